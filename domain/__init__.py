@@ -1,0 +1,1 @@
+"""The guideline as code: pure domain model (stdlib + eventsourcing only)."""

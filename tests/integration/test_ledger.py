@@ -1,0 +1,233 @@
+"""The hash-chained, append-only ledger on SQLite and PostgreSQL: what is written verifies, what
+is changed behind the registry's back is named by position and kind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import uuid
+from datetime import date
+
+import pytest
+
+from api.cli import main as cli
+from api.demo import record_demo
+from audit.chain import GENESIS, Record
+from audit.store import open_registry, parse_database_url
+from audit.verify import verify_chain
+from domain import errors
+from domain.registry import Registry
+from tests.factories import NANJING, TODAY, lead_qualification, unit
+from tests.integration.tamper import Tamperer
+
+
+def registry(url: str) -> Registry:
+    return open_registry(url, clock=lambda: TODAY)
+
+
+def verify(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """Run ``consortia verify --json`` in-process: exit code and report."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli(["verify", "--database", url, "--json"])
+    return code, json.loads(out.getvalue())
+
+
+@pytest.fixture
+def demo_url(database_url: str) -> str:
+    reg = registry(database_url)
+    record_demo(reg)
+    reg.close()
+    return database_url
+
+
+def new_consortium(reg: Registry, name: str = "测试创新联合体") -> str:
+    return str(reg.select_lead(name=name, city="nanjing", lead=unit(),
+                               qualification=lead_qualification(), fields=["new_materials"],
+                               actor=NANJING, effective_date=date(2024, 1, 1))["consortium_id"])
+
+
+def test_demo_history_is_recorded_and_verifies(demo_url: str) -> None:
+    code, report = verify(demo_url)
+    assert code == 0 and report["ok"], report
+    assert report["records"] >= 40
+    reg = registry(demo_url)
+    statuses = sorted(
+        reg.get(n.originator_id).status.value
+        for n in reg.recorder.select_notifications(start=1, limit=1000)
+        if n.originator_version == 1
+    )
+    assert statuses == ["delisted", "listed", "listed", "recommended"]
+    # Recording the demo again leaves the ledger as it is.
+    before = reg.recorder.max_notification_id()
+    assert "not recorded again" in record_demo(reg)[0]
+    assert reg.recorder.max_notification_id() == before
+
+
+def test_each_event_gets_one_link_chained_from_genesis(database_url: str) -> None:
+    reg = registry(database_url)
+    cid = new_consortium(reg)
+    result = reg.admit_member(cid, unit(), actor=NANJING, effective_date=date(2024, 1, 2))
+    assert result["position"] == 2 and result["version"] == 2
+    t = Tamperer(database_url)
+    first, second = t.link_row(1), t.link_row(2)
+    assert bytes(first[1]) == GENESIS
+    assert bytes(second[1]) == bytes(first[2])
+    oid, version, topic, state = t.event_row(2)
+    assert Record(2, str(oid), version, topic, bytes(state)).hash_after(bytes(first[2])) == bytes(
+        second[2])
+
+
+def test_stale_version_and_unknown_consortium_are_refused_and_store_nothing(
+        database_url: str) -> None:
+    reg = registry(database_url)
+    cid = new_consortium(reg)
+    with pytest.raises(errors.StaleVersion):
+        reg.admit_member(cid, unit(), actor=NANJING, effective_date=date(2024, 1, 2),
+                         expected_version=7)
+    with pytest.raises(errors.ConsortiumNotFound):
+        reg.admit_member(str(uuid.uuid4()), unit(), actor=NANJING,
+                         effective_date=date(2024, 1, 2))
+    with pytest.raises(errors.LeadUnitCannotChange):
+        reg.drop_member(cid, reg.get(cid).lead.uscc, actor=NANJING,
+                        effective_date=date(2024, 1, 2))
+    assert reg.recorder.max_notification_id() == 1
+
+
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET topic = 'x'", "DELETE FROM {t}"])
+@pytest.mark.parametrize("table", ["events", "links"])
+def test_database_refuses_update_and_delete(demo_url: str, statement: str, table: str) -> None:
+    t = Tamperer(demo_url)
+    name = t.ev if table == "events" else t.lk
+    if table == "links":
+        statement = statement.replace("topic = 'x'", "hash = prev_hash")
+    with pytest.raises(Exception, match="append-only"):
+        t.execute(statement.format(t=name))
+    assert verify(demo_url)[0] == 0
+
+
+def test_postgres_refuses_truncate(postgres_url: str) -> None:
+    reg = registry(postgres_url)
+    new_consortium(reg)
+    t = Tamperer(postgres_url)
+    for table in (t.ev, t.lk):
+        with pytest.raises(Exception, match="append-only"):
+            t.execute(f"TRUNCATE {table}")
+
+
+def test_verify_names_a_modified_record(demo_url: str) -> None:
+    Tamperer(demo_url).edit_state(2, "东南大学".encode(), "西南大学".encode())
+    code, report = verify(demo_url)
+    assert code == 1
+    assert report["first"]["position"] == 2
+    assert report["first"]["kind"] == "modified"
+    assert len(report["damage"]) == 1  # the rest of the chain still verifies
+
+
+def test_verify_names_a_deleted_record(demo_url: str) -> None:
+    Tamperer(demo_url).delete_event(7)
+    code, report = verify(demo_url)
+    assert code == 1 and report["first"]["position"] == 7
+    assert report["first"]["kind"] == "missing"
+
+
+def test_verify_names_a_deleted_record_and_link(demo_url: str) -> None:
+    Tamperer(demo_url).delete_event(7, with_link=True)
+    code, report = verify(demo_url)
+    assert code == 1 and report["first"]["position"] == 8
+    assert report["first"]["kind"] == "missing"
+
+
+def test_verify_names_swapped_records(demo_url: str) -> None:
+    Tamperer(demo_url).swap_events(10, 11)
+    code, report = verify(demo_url)
+    assert code == 1
+    assert report["first"]["position"] == 10 and report["first"]["kind"] == "reordered"
+    assert [(d["position"], d["kind"]) for d in report["damage"]] == [
+        (10, "reordered"), (11, "reordered")]
+
+
+def test_verify_names_a_forged_record_without_link(demo_url: str) -> None:
+    t = Tamperer(demo_url)
+    oid, _, topic, state = t.event_row(1)
+    head = verify(demo_url)[1]["head_position"]
+    t.insert_event(head + 1, oid, 999, topic, bytes(state))
+    code, report = verify(demo_url)
+    assert code == 1
+    assert (report["first"]["position"], report["first"]["kind"]) == (head + 1, "inserted")
+
+
+def test_verify_names_a_forged_record_with_forged_link_in_a_gap(postgres_url: str) -> None:
+    # A failed insert burns a PostgreSQL sequence number: positions have gaps, and the chain
+    # follows the order, not id + 1. A forger who fills the gap with a correctly hashed link
+    # is still caught: the next record does not follow the forged link.
+    reg_a, reg_b = registry(postgres_url), registry(postgres_url)
+    cid = new_consortium(reg_a)
+    stale = reg_b.get(cid)
+    reg_a.admit_member(cid, unit(), actor=NANJING, effective_date=date(2024, 1, 2))
+    stale.admit_member(unit(), actor=NANJING, effective_date=date(2024, 1, 2), today=TODAY)
+    with pytest.raises(Exception):  # noqa: B017 - the version conflict, whatever its class
+        reg_b.save(stale)
+    reg_a.admit_member(cid, unit(), actor=NANJING, effective_date=date(2024, 1, 3))
+    t = Tamperer(postgres_url)
+    positions = [n.id for n in reg_a.recorder.select_notifications(start=1, limit=10)]
+    assert positions == [1, 2, 4]
+    assert verify(postgres_url)[0] == 0  # the gap itself is no damage
+
+    oid, _, topic, state = t.event_row(2)
+    prev = bytes(t.link_row(2)[2])
+    forged = Record(3, str(oid), 99, topic, bytes(state))
+    t.insert_event(3, str(oid), 99, topic, bytes(state), link=(prev, forged.hash_after(prev)))
+    code, report = verify(postgres_url)
+    assert code == 1
+    assert (report["first"]["position"], report["first"]["kind"]) == (3, "inserted")
+
+
+def test_eight_writers_never_fork_the_chain(database_url: str) -> None:
+    reg = registry(database_url)
+    threads, per_thread, failures = 8, 200, []
+
+    def writer(n: int) -> None:
+        try:
+            cid = new_consortium(reg, f"并发测试联合体{n}")
+            for _ in range(per_thread - 1):
+                reg.admit_member(cid, unit(), actor=NANJING, effective_date=date(2024, 1, 2))
+        except Exception as e:  # reported below
+            failures.append(e)
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert failures == []
+    report = verify_chain(parse_database_url(database_url))
+    assert report.ok, report.damage
+    assert report.records == threads * per_thread
+    notifications = reg.recorder.select_notifications(start=1, limit=threads * per_thread + 1)
+    assert len(notifications) == threads * per_thread
+    versions: dict[object, list[int]] = {}
+    for n in notifications:
+        versions.setdefault(n.originator_id, []).append(n.originator_version)
+    assert sorted(len(v) for v in versions.values()) == [per_thread] * threads
+    assert all(v == list(range(1, per_thread + 1)) for v in versions.values())
+
+
+def test_consortia_verify_command_exits_1_on_a_hand_edited_sqlite_file(sqlite_url: str) -> None:
+    reg = registry(sqlite_url)
+    record_demo(reg)
+    reg.close()
+    ok = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--database", sqlite_url],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "ledger intact" in ok.stdout
+    Tamperer(sqlite_url).edit_state(5, b'"effective_date"', b'"effective_date" ')
+    bad = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--database", sqlite_url],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "position 5" in bad.stdout and "modified" in bad.stdout

@@ -109,7 +109,7 @@ def registry_env(url: str | None = None, *, chained: bool = True) -> dict[str, s
     }
     if chained:
         env["APPLICATION_RECORDER_TOPIC"] = (
-            "audit.recorders:ChainedPostgresApplicationRecorder")
+            "audit.postgres:ChainedPostgresApplicationRecorder")
     return env
 
 

@@ -221,6 +221,7 @@ class Consortium(Aggregate):
     def drop_member(self, uscc: str, *, reason: str = "", actor: Actor, effective_date: date,
                     today: date, document: Document | None = None) -> None:
         """§5.2: a member leaves while forming; the lead unit can never leave."""
+        rules.check_actor_may("drop_member", actor, self.city)
         rules.check_not_lead(self.lead_uscc, uscc, "退出 / leave")
         self._check("drop_member", actor, effective_date, today, _FORMATION)
         if uscc not in self.members:
@@ -332,8 +333,8 @@ class Consortium(Aggregate):
         """§5.4: the province's experts evaluate the construction plan."""
         self._check("record_expert_review", actor, effective_date, today, (Status.RECOMMENDED,))
         _require_text(opinion, "opinion")
-        if score is not None and not (Decimal(0) <= Decimal(score) <= Decimal(100)):
-            raise errors.InvalidValue("评分应在0–100之间 / score must be within 0–100",
+        if score is not None and not _is_score(score):
+            raise errors.InvalidValue("评分应为0–100的定点数 / score must be a decimal within 0–100",
                                       field="score")
         self._review(opinion=opinion, score=score, recommended=recommended, actor=actor,
                      effective_date=effective_date, document=document)
@@ -349,6 +350,10 @@ class Consortium(Aggregate):
                 document: Document | None = None) -> None:
         """§5.4: the province approves: the consortium is listed as a provincial consortium."""
         self._check("approve", actor, effective_date, today, (Status.REVIEWED,))
+        if not (self.expert_review or {}).get("recommended"):
+            raise errors.ApprovalWithoutFavourableReview(
+                "专家评估论证未予推荐，不能认定 / the expert review did not recommend this "
+                "consortium: it cannot be listed")
         self._list(actor=actor, effective_date=effective_date, document=document)
 
     @event("Listed")
@@ -379,6 +384,8 @@ class Consortium(Aggregate):
     ) -> str:
         """§7.3: the only way to change members, plan, structure or mechanisms after listing.
         Returns the agreement's id (SA-n), which the year's annual report must explain."""
+        rules.check_actor_may("sign_supplementary_agreement", actor, self.city)
+        no_university_justification = (no_university_justification or "").strip() or None
         for change in changes:
             if change.kind is ChangeKind.LEAD_REPLACED:
                 rules.check_not_lead(self.lead_uscc, self.lead_uscc, "更换 / be replaced")
@@ -476,7 +483,7 @@ class Consortium(Aggregate):
         _require_text(agency, "agency")
         _require_text(period, "period")
         for indicator, score in scores.items():
-            if isinstance(score, float) or not (Decimal(0) <= Decimal(score) <= Decimal(100)):
+            if not _is_score(score):
                 raise errors.InvalidValue(f"指标“{indicator}”得分应为0–100的定点数 / indicator "
                                           f"{indicator}: score must be a decimal within 0–100",
                                           field="scores")
@@ -658,17 +665,19 @@ class Consortium(Aggregate):
         self._close_record(record_id, "revoked", actor, effective_date)
 
     def end_credit_publicity(self, record_id: str, *, actor: Actor, effective_date: date,
-                             today: date) -> None:
+                             today: date, document: Document | None = None) -> None:
         """The record's publicity period is over; its content is withdrawn from publication."""
         record = self._open_record("end_credit_publicity", record_id, actor, effective_date, today)
         if effective_date < record.violation.publicity_end:
             raise errors.InvalidValue(f"公示期至{record.violation.publicity_end}结束 / publicity "
                                       f"lasts until {record.violation.publicity_end}",
                                       field="effective_date")
-        self._end_publicity(record_id=record_id, actor=actor, effective_date=effective_date)
+        self._end_publicity(record_id=record_id, actor=actor, effective_date=effective_date,
+                            document=document)
 
     @event("CreditPublicityEnded")
-    def _end_publicity(self, record_id: str, actor: Actor, effective_date: date) -> None:
+    def _end_publicity(self, record_id: str, actor: Actor, effective_date: date,
+                       document: Document | None) -> None:
         self._close_record(record_id, "publicity_ended", actor, effective_date)
 
     def _close_record(self, record_id: str, state: str, actor: Actor,
@@ -677,6 +686,14 @@ class Consortium(Aggregate):
         record.state = state
         record.closed_on = effective_date
         self._stamp(actor, effective_date)
+
+
+def _is_score(score: object) -> bool:
+    """A finite decimal (or integer) within 0–100; never a float."""
+    if isinstance(score, bool) or not isinstance(score, Decimal | int):
+        return False
+    value = Decimal(score)
+    return value.is_finite() and Decimal(0) <= value <= Decimal(100)
 
 
 def _require_text(value: str, field_name: str) -> None:

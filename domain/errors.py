@@ -125,6 +125,10 @@ class SupplementaryAgreementNotExplained(DomainError):
     code, title_zh = "supplementary-agreement-not-explained", "年度报告未说明补充协议"
 
 
+class ApprovalWithoutFavourableReview(DomainError):
+    code, title_zh = "approval-without-favourable-review", "专家评估未予推荐，不能认定"
+
+
 class RectificationNotAllowed(DomainError):
     code, title_zh = "rectification-not-allowed", "不符合整改条件"
 

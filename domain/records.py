@@ -17,14 +17,14 @@ class Role(StrEnum):
 
     CITY_BUREAU = "city_bureau"  # 设区市科技局
     PROVINCE = "province"  # 省科技厅
-    EVALUATION_AGENCY = "evaluation_agency"  # 第三方评价机构
+    EVALUATION_AGENCY = "agency"  # 第三方评价机构
     AUDITOR = "auditor"  # 审计人员 (read only)
     CREDIT_CONSUMER = "credit_consumer"  # 信用管理系统 (read only)
 
     @property
     def label_zh(self) -> str:
         return {"city_bureau": "设区市科技局", "province": "省科技厅",
-                "evaluation_agency": "第三方评价机构", "auditor": "审计人员",
+                "agency": "第三方评价机构", "auditor": "审计人员",
                 "credit_consumer": "信用管理系统"}[self.value]
 
 

@@ -304,8 +304,9 @@ class Registry(Application[UUID]):
             today=self.clock(), document=document))
 
     def end_credit_publicity(self, consortium_id: UUID | str, record_id: str, *, actor: Actor,
-                             effective_date: date,
+                             effective_date: date, document: Document | None = None,
                              expected_version: int | None = None) -> dict[str, Any]:
         """Record the end of a dishonesty record's publicity period."""
         return self._change(consortium_id, expected_version, lambda c: c.end_credit_publicity(
-            record_id, actor=actor, effective_date=effective_date, today=self.clock()))
+            record_id, actor=actor, effective_date=effective_date, today=self.clock(),
+            document=document))

@@ -276,7 +276,8 @@ class LeadQualification:
                 "行业龙头企业年销售收入应在10亿元以上 / an industry leader needs annual revenue of at "
                 "least 1 billion yuan", category=c.value, field="annual_revenue_yuan")
         if c in (LeadCategory.INDUSTRY_LEADER, LeadCategory.UNICORN) and (
-            self.rd_intensity is None or self.rd_intensity < MIN_RD_INTENSITY
+            self.rd_intensity is None or not self.rd_intensity.is_finite()
+            or self.rd_intensity < MIN_RD_INTENSITY
         ):
             raise LeadNotQualified(
                 "研发投入强度不低于3% / R&D intensity must be at least 3 %",

@@ -1,0 +1,76 @@
+"""Subscriptions to the ledger's notification log that can never stall.
+
+A subscriber pulls new records when it is woken (an in-process write, or PostgreSQL's NOTIFY) and,
+in any case, at least every ``interval`` seconds: a lost notification delays it by one interval at
+most. SQLite has no NOTIFY: it relies on in-process wake-ups and the poll.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from eventsourcing.persistence import ApplicationRecorder, ListenNotifySubscription
+
+#: The longest a subscriber goes without looking for new records (seconds).
+POLL_INTERVAL = 0.5
+
+
+class PollingPull:
+    """Subscription mixin: pull when woken and at least every ``interval`` seconds."""
+
+    _has_been_notified: Any
+    _has_been_stopped: bool
+    _thread_error: BaseException | None
+
+    def __init__(self, recorder: Any, gt: int | None = None, topics: Sequence[str] = (),
+                 interval: float = POLL_INTERVAL) -> None:
+        self._interval = interval  # before super(): the pull thread starts there
+        super().__init__(recorder=recorder, gt=gt, topics=topics)  # type: ignore[call-arg]
+
+    def wake(self) -> None:
+        self._has_been_notified.set()
+
+    if TYPE_CHECKING:  # provided by ListenNotifySubscription, which follows in the MRO
+        def _pull(self) -> None: ...
+        def stop(self) -> None: ...
+
+    def _loop_on_pull(self) -> None:
+        try:
+            self._pull()  # what is already recorded
+            while not self._has_been_stopped:
+                self._has_been_notified.wait(timeout=self._interval)
+                self._pull()
+        except BaseException as e:
+            if self._thread_error is None:
+                self._thread_error = e
+            self.stop()
+
+
+class PollingSubscription(PollingPull, ListenNotifySubscription[ApplicationRecorder]):
+    """For SQLite: in-process wake-ups plus the poll."""
+
+
+S = TypeVar("S", bound=PollingPull)
+
+
+class WakesSubscribers:
+    """Recorder mixin: wake this process's subscribers as soon as a write has committed."""
+
+    _subscribers: weakref.WeakSet[PollingPull]
+
+    def _register(self, subscription: S) -> S:
+        if not hasattr(self, "_subscribers"):
+            self._subscribers = weakref.WeakSet()
+        self._subscribers.add(subscription)
+        return subscription
+
+    def _wake_subscribers(self) -> None:
+        for subscription in list(getattr(self, "_subscribers", ())):
+            subscription.wake()
+
+    def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
+        positions = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+        self._wake_subscribers()
+        return positions

@@ -86,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
 
+    from api.cli_projections import register as register_projections
+
+    register_projections(sub)
+
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -11,15 +11,25 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresSubscription,
+)
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from audit.chain import GENESIS, chain
 from audit.recorders import APPEND_ONLY_MESSAGE, links_table_for, records_at
+from audit.subscriptions import PollingPull, WakesSubscribers
 
 
-class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
+class ListenAndPollSubscription(PollingPull, PostgresSubscription):
+    """LISTEN/NOTIFY for promptness plus a periodic poll, so that a lost notification (a dropped
+    LISTEN connection, a restart) never stalls a subscriber."""
+
+
+class ChainedPostgresApplicationRecorder(WakesSubscribers, PostgresApplicationRecorder):
     """PostgreSQL recorder that chains every event on the stock locked insert path.
 
     The head link is read in the same pipelined round trip as the locked INSERT, and the new links
@@ -107,3 +117,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             if exc:
                 raise exc
         return positions
+
+    def subscribe(self, gt: int | None = None,
+                  topics: Sequence[str] = ()) -> ListenAndPollSubscription:  # type: ignore[override]
+        return self._register(ListenAndPollSubscription(self, gt=gt, topics=topics))

@@ -16,6 +16,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from audit.chain import GENESIS, Record, chain
+from audit.subscriptions import PollingSubscription, WakesSubscribers
 
 APPEND_ONLY_MESSAGE = "ledger is append-only"
 
@@ -31,8 +32,9 @@ def records_at(stored_events: Sequence[StoredEvent], positions: Sequence[int]) -
     ]
 
 
-class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
-    """SQLite recorder that chains every event and refuses UPDATE and DELETE by trigger."""
+class ChainedSQLiteApplicationRecorder(WakesSubscribers, SQLiteApplicationRecorder):
+    """SQLite recorder that chains every event and refuses UPDATE and DELETE by trigger. Its
+    subscriptions poll (SQLite has no NOTIFY) and are woken at once by this process's writes."""
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         self.links_table_name = links_table_for(events_table_name)
@@ -72,3 +74,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
              for lk in chain(records_at(stored_events, positions), previous)],
         )
         return positions
+
+    def subscribe(self, gt: int | None = None,
+                  topics: Sequence[str] = ()) -> PollingSubscription:  # type: ignore[override]
+        return self._register(PollingSubscription(self, gt=gt, topics=topics))

@@ -1,0 +1,147 @@
+"""The registry projection: follows the ledger's notification log and keeps the read models.
+
+Each event is folded into the consortium's aggregate (the domain decides what an event means) and
+the resulting document is written with the event's tracking record in one transaction. The
+runner is eventsourcing's ``ProjectionRunner``; it runs inside the service (embedded mode) or as
+its own process (``consortia project``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection, ProjectionRunner
+
+from audit.store import open_registry, parse_database_url, registry_env
+from domain.consortium import Consortium
+from domain.registry import Registry
+from projections.documents import consortium_document
+from projections.views import VIEW_NAME, PostgresRegistryView, RegistryViewSQL, SQLiteRegistryView
+
+#: Consortia whose aggregates stay in memory between events.
+CACHE_SIZE = 10_000
+#: How many records a rebuild folds before it writes (one transaction per batch).
+REBUILD_BATCH = 5_000
+
+
+class RegistryProjection(Projection[Any]):
+    """Registry list, consortium state, annual-report status and statistics."""
+
+    name = VIEW_NAME
+
+    def __init__(self, view: Any) -> None:
+        super().__init__(view)
+        self._folder = AggregateFolder()
+
+    @property
+    def folder(self) -> AggregateFolder:
+        return self._folder
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        doc = self._folder.fold(domain_event, tracking.notification_id, self.view)
+        self.view.apply([doc], tracking)
+
+
+class AggregateFolder:
+    """Keeps the latest aggregate of each consortium and folds the next event into it."""
+
+    def __init__(self) -> None:
+        self._cache: OrderedDict[UUID, tuple[Consortium, int]] = OrderedDict()
+        self._loader: Registry | None = None
+        self._loader_ready = threading.Event()
+
+    def set_loader(self, registry: Registry) -> None:
+        """The application that can load an aggregate this folder has not seen yet."""
+        self._loader = registry
+        self._loader_ready.set()
+
+    def fold(self, event: Any, position: int,
+             view: RegistryViewSQL) -> dict[str, Any]:
+        cid, version = event.originator_id, event.originator_version
+        cached = self._cache.pop(cid, None)
+        if version == 1:
+            aggregate, created = event.mutate(None), position
+        elif cached is not None and cached[0].version == version - 1:
+            aggregate, created = event.mutate(cached[0]), cached[1]
+        else:
+            # Not seen since this process started: load the state just before this event.
+            self._loader_ready.wait()
+            assert self._loader is not None
+            previous: Consortium = self._loader.repository.get(cid, version=version - 1)
+            aggregate = event.mutate(previous)
+            created = view.created_position(str(cid)) or position
+        assert isinstance(aggregate, Consortium)
+        self._cache[cid] = (aggregate, created)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return consortium_document(aggregate, position, created)
+
+
+def view_class_for(url: str | None) -> type[RegistryViewSQL]:
+    return SQLiteRegistryView if parse_database_url(url).backend == "sqlite" else (
+        PostgresRegistryView)
+
+
+class RegistryProjectionRunner(ProjectionRunner[Registry, Any]):
+    """eventsourcing's runner, wired to the database URL, with the folder's loader set."""
+
+    def __init__(self, url: str | None = None) -> None:
+        env = registry_env(url)
+        super().__init__(application_class=Registry, projection_class=RegistryProjection,
+                         view_class=view_class_for(url), env=env)
+        projection = self.projection
+        assert isinstance(projection, RegistryProjection)
+        projection.folder.set_loader(self.app)
+
+    @property
+    def registry_view(self) -> RegistryViewSQL:
+        view = self.view
+        assert isinstance(view, RegistryViewSQL)
+        return view
+
+
+def open_view(url: str | None = None) -> RegistryViewSQL:
+    """The read models for reading (and for a rebuild), without a runner."""
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    env = Environment(VIEW_NAME, registry_env(url))
+    factory: Any = InfrastructureFactory.construct(env)
+    view = factory.tracking_recorder(view_class_for(url))
+    assert isinstance(view, RegistryViewSQL)
+    return view
+
+
+def rebuild(url: str | None = None, *, batch: int = REBUILD_BATCH) -> int:
+    """Drop every view row and rebuild from position 0, a batch of records per transaction.
+    Returns the position reached. Equivalent to the runner's one-by-one build."""
+    registry = open_registry(url)
+    view = open_view(url)
+    try:
+        view.reset(registry.name)
+        return catch_up(registry, view, batch=batch)
+    finally:
+        registry.close()
+
+
+def catch_up(registry: Registry, view: RegistryViewSQL, *, batch: int = REBUILD_BATCH) -> int:
+    """Apply every record after the view's position, batch by batch, each batch with its
+    tracking record in one transaction."""
+    folder = AggregateFolder()
+    folder.set_loader(registry)
+    position = view.position(registry.name)
+    while True:
+        notifications = registry.recorder.select_notifications(
+            start=position, limit=batch, inclusive_of_start=False)
+        if not notifications:
+            return position
+        docs: dict[Any, dict[str, Any]] = {}
+        for n in notifications:
+            event = registry.mapper.to_domain_event(n)
+            docs[event.originator_id] = folder.fold(event, n.id, view)
+        position = notifications[-1].id
+        view.apply(list(docs.values()), Tracking(registry.name, position))

@@ -1,0 +1,291 @@
+"""The registry's read models, kept in SQL tables beside the ledger, each update written in the
+same transaction as its tracking record (so every event is applied exactly once, also after a
+crash). One class per backend; the SQL is shared.
+
+Tables: ``registry_view`` (one row per consortium: filterable columns + the full document),
+``registry_units`` (lead and current members, for the USCC filter), ``registry_fields``,
+``registry_reports`` (annual reports filed), and the tracking table ``registry_view_tracking``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import date
+from time import monotonic, sleep
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from domain.rules import Status, annual_report_deadline
+
+VIEW_NAME = "registry_view"
+TRACKING_TABLE = f"{VIEW_NAME}_tracking"
+#: §2: 30 provincial consortia by 2026.
+TARGET_COUNT, TARGET_YEAR = 30, 2026
+
+_DDL = [
+    "CREATE TABLE IF NOT EXISTS registry_view ("
+    " consortium_id TEXT PRIMARY KEY, name TEXT NOT NULL, city TEXT NOT NULL,"
+    " status TEXT NOT NULL, lead_uscc TEXT NOT NULL, listed_on TEXT, delisted_on TEXT,"
+    " latest_grade TEXT, version BIGINT NOT NULL, position BIGINT NOT NULL,"
+    " created_position BIGINT NOT NULL UNIQUE, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS registry_units ("
+    " consortium_id TEXT NOT NULL, uscc TEXT NOT NULL, role TEXT NOT NULL,"
+    " PRIMARY KEY (consortium_id, uscc))",
+    "CREATE INDEX IF NOT EXISTS registry_units_uscc ON registry_units (uscc)",
+    "CREATE TABLE IF NOT EXISTS registry_fields ("
+    " consortium_id TEXT NOT NULL, field TEXT NOT NULL, PRIMARY KEY (consortium_id, field))",
+    "CREATE TABLE IF NOT EXISTS registry_reports ("
+    " consortium_id TEXT NOT NULL, year BIGINT NOT NULL, filed_on TEXT NOT NULL,"
+    " late BIGINT NOT NULL, PRIMARY KEY (consortium_id, year))",
+]
+_CHILD_TABLES = ("registry_units", "registry_fields", "registry_reports")
+
+
+class CursorError(ValueError):
+    """A pagination cursor that this registry did not hand out."""
+
+
+def encode_cursor(created_position: int) -> str:
+    return base64.urlsafe_b64encode(f"c1:{created_position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, value = raw.split(":", 1)
+        if tag != "c1":
+            raise ValueError(tag)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CursorError(f"invalid cursor {cursor!r}") from e
+
+
+class RegistryViewSQL:
+    """Backend-neutral part of the view: the SQL and the read functions."""
+
+    placeholder = "?"
+
+    def _tx(self, *, commit: bool) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _track(self, cursor: Any, tracking: Tracking) -> None:
+        raise NotImplementedError
+
+    if TYPE_CHECKING:  # provided by the tracking recorder that follows in the MRO
+        def max_tracking_id(self, application_name: str) -> int | None: ...
+
+    def _q(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    # ------------------------------------------------------------------------------- writing
+    def apply(self, documents: Sequence[dict[str, Any]], tracking: Tracking) -> None:
+        """Write the new state of the given consortia and the tracking record, atomically."""
+        with self._tx(commit=True) as c:
+            for doc in documents:
+                self._write(c, doc)
+            self._track(c, tracking)
+
+    def _write(self, c: Any, doc: dict[str, Any]) -> None:
+        cid = doc["id"]
+        c.execute(self._q(
+            "INSERT INTO registry_view (consortium_id, name, city, status, lead_uscc, listed_on,"
+            " delisted_on, latest_grade, version, position, created_position, doc)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (consortium_id) DO UPDATE SET"
+            " name = excluded.name, status = excluded.status, listed_on = excluded.listed_on,"
+            " delisted_on = excluded.delisted_on, latest_grade = excluded.latest_grade,"
+            " version = excluded.version, position = excluded.position, doc = excluded.doc"),
+            (cid, doc["name"], doc["city"], doc["status"], doc["lead"]["uscc"], doc["listed_on"],
+             doc["delisted_on"], doc["latest_grade"], doc["version"], doc["position"],
+             doc["created_position"], json.dumps(doc, ensure_ascii=False, sort_keys=True)))
+        for table in _CHILD_TABLES:
+            c.execute(self._q(f"DELETE FROM {table} WHERE consortium_id = ?"), (cid,))
+        units = [(cid, doc["lead"]["uscc"], "lead")] + [
+            (cid, m["uscc"], "member") for m in doc["members"]]
+        c.executemany(self._q("INSERT INTO registry_units VALUES (?,?,?)"), units)
+        c.executemany(self._q("INSERT INTO registry_fields VALUES (?,?)"),
+                      [(cid, f["code"]) for f in doc["fields"]])
+        if doc["reports"]:
+            c.executemany(self._q("INSERT INTO registry_reports VALUES (?,?,?,?)"),
+                          [(cid, r["year"], r["filed_on"], int(r["late"])) for r in doc["reports"]])
+
+    def reset(self, application_name: str) -> None:
+        """Empty every view table and forget the tracking position (for a rebuild from 0)."""
+        with self._tx(commit=True) as c:
+            for table in (*_CHILD_TABLES, "registry_view"):
+                c.execute(f"DELETE FROM {table}")
+            c.execute(self._q(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = ?"),
+                      (application_name,))
+
+    # ------------------------------------------------------------------------------- reading
+    def position(self, application_name: str) -> int:
+        return self.max_tracking_id(application_name) or 0
+
+    def wait_for(self, application_name: str, position: int | None, timeout: float) -> bool:
+        """Block until the view has applied ``position`` (read-your-writes); False on timeout."""
+        if position is None:
+            return True
+        deadline, interval = monotonic() + timeout, 0.002
+        while self.position(application_name) < position:
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                return False
+            sleep(min(interval, remaining))
+            interval = min(interval * 2, 0.05)
+        return True
+
+    def consortium(self, consortium_id: str) -> dict[str, Any] | None:
+        with self._tx(commit=False) as c:
+            c.execute(self._q("SELECT doc FROM registry_view WHERE consortium_id = ?"),
+                      (consortium_id,))
+            row = c.fetchone()
+        return None if row is None else json.loads(row["doc"])
+
+    def created_position(self, consortium_id: str) -> int | None:
+        with self._tx(commit=False) as c:
+            c.execute(self._q("SELECT created_position FROM registry_view "
+                              "WHERE consortium_id = ?"), (consortium_id,))
+            row = c.fetchone()
+        return None if row is None else int(row["created_position"])
+
+    def list_consortia(self, *, status: str | None = None, field: str | None = None,
+                       city: str | None = None, uscc: str | None = None, text: str | None = None,
+                       listed_only: bool = False, cursor: str | None = None,
+                       limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of consortia in the order they were formed, and the cursor of the next."""
+        where: list[str] = ["v.created_position > ?"]
+        params: list[Any] = [decode_cursor(cursor)]
+        if listed_only:
+            where.append("v.status = ?")
+            params.append(Status.LISTED.value)
+        if status:
+            where.append("v.status = ?")
+            params.append(status)
+        if city:
+            where.append("v.city = ?")
+            params.append(city)
+        if field:
+            where.append("EXISTS (SELECT 1 FROM registry_fields f WHERE "
+                         "f.consortium_id = v.consortium_id AND f.field = ?)")
+            params.append(field)
+        if uscc:
+            where.append("EXISTS (SELECT 1 FROM registry_units u WHERE "
+                         "u.consortium_id = v.consortium_id AND u.uscc = ?)")
+            params.append(uscc)
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("v.name LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        params.append(limit + 1)
+        sql = (f"SELECT v.doc, v.created_position FROM registry_view v WHERE {' AND '.join(where)}"
+               " ORDER BY v.created_position LIMIT ?")
+        with self._tx(commit=False) as c:
+            c.execute(self._q(sql), params)
+            rows = c.fetchall()
+        page = [json.loads(r["doc"]) for r in rows[:limit]]
+        more = len(rows) > limit
+        return page, encode_cursor(int(rows[limit - 1]["created_position"])) if more else None
+
+    def annual_reports(self, today: date, *, year: int | None = None,
+                       consortium_id: str | None = None) -> list[dict[str, Any]]:
+        """Per consortium and year: filed (on time), late, due, or overdue after 31 May. A year is
+        expected from the listing year on, once it has ended, while the consortium was listed at
+        its deadline."""
+        with self._tx(commit=False) as c:
+            c.execute("SELECT consortium_id, name, city, listed_on, delisted_on "
+                      "FROM registry_view WHERE listed_on IS NOT NULL ORDER BY created_position")
+            consortia = c.fetchall()
+            c.execute("SELECT consortium_id, year, filed_on, late FROM registry_reports")
+            filed = {(r["consortium_id"], int(r["year"])): r for r in c.fetchall()}
+        out: list[dict[str, Any]] = []
+        for row in consortia:
+            cid = row["consortium_id"]
+            if consortium_id and cid != consortium_id:
+                continue
+            listed = date.fromisoformat(row["listed_on"])
+            delisted = date.fromisoformat(row["delisted_on"]) if row["delisted_on"] else None
+            for y in range(listed.year, today.year):
+                if year is not None and y != year:
+                    continue
+                deadline = annual_report_deadline(y)
+                report = filed.get((cid, y))
+                if report is None and delisted is not None and delisted <= deadline:
+                    continue
+                if report is not None:
+                    state = "late" if report["late"] else "filed"
+                else:
+                    state = "overdue" if today > deadline else "due"
+                out.append({"consortium_id": cid, "name": row["name"], "city": row["city"],
+                            "year": y, "deadline": deadline.isoformat(), "state": state,
+                            "filed_on": report["filed_on"] if report is not None else None})
+        return out
+
+    def statistics(self) -> dict[str, Any]:
+        """Listed count against the target of 30 by 2026; by status, city, field and grade."""
+        with self._tx(commit=False) as c:
+            c.execute("SELECT status, count(*) AS n FROM registry_view GROUP BY status")
+            by_status = {r["status"]: int(r["n"]) for r in c.fetchall()}
+            c.execute("SELECT city, count(*) AS n FROM registry_view WHERE status = 'listed' "
+                      "GROUP BY city")
+            by_city = {r["city"]: int(r["n"]) for r in c.fetchall()}
+            c.execute("SELECT f.field, count(*) AS n FROM registry_fields f JOIN registry_view v "
+                      "ON v.consortium_id = f.consortium_id WHERE v.status = 'listed' "
+                      "GROUP BY f.field")
+            by_field = {r["field"]: int(r["n"]) for r in c.fetchall()}
+            c.execute("SELECT latest_grade, count(*) AS n FROM registry_view "
+                      "WHERE status = 'listed' AND latest_grade IS NOT NULL GROUP BY latest_grade")
+            by_grade = {r["latest_grade"]: int(r["n"]) for r in c.fetchall()}
+        listed = by_status.get(Status.LISTED.value, 0)
+        return {"target": TARGET_COUNT, "target_year": TARGET_YEAR, "listed": listed,
+                "progress": round(listed / TARGET_COUNT, 4), "by_status": by_status,
+                "by_city": by_city, "by_field": by_field, "by_grade": by_grade}
+
+
+class SQLiteRegistryView(RegistryViewSQL, SQLiteTrackingRecorder):
+    """The registry view on SQLite, beside the ledger in the same file."""
+
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.insert_tracking_statement = self.insert_tracking_statement.replace(
+            "tracking", TRACKING_TABLE)
+        self.select_max_tracking_id_statement = self.select_max_tracking_id_statement.replace(
+            "tracking", TRACKING_TABLE)
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = [s.replace("EXISTS tracking", f"EXISTS {TRACKING_TABLE}")
+                      for s in super().construct_create_table_statements()]
+        return [*statements, *_DDL]
+
+    def _tx(self, *, commit: bool) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=commit)
+
+    def _track(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+
+class PostgresRegistryView(RegistryViewSQL, PostgresTrackingRecorder):
+    """The registry view on PostgreSQL, beside the ledger in the same database."""
+
+    placeholder = "%s"
+
+    def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str = "",
+                 **kwargs: Any) -> None:
+        super().__init__(datastore, tracking_table_name=TRACKING_TABLE, **kwargs)
+        from psycopg.sql import SQL
+
+        self.sql_create_statements.extend(SQL(s).format() for s in _DDL)  # type: ignore[arg-type]
+
+    def _tx(self, *, commit: bool) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=commit)
+
+    def _track(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+

@@ -3,8 +3,11 @@ Memory stays flat whatever the ledger's size: rows come in keyset-paginated batc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
 from audit.chain import Link, Record
 from audit.store import Database, sqlite_connect
@@ -114,3 +117,55 @@ def count(db: Database) -> int:
         row = pg.execute(SQL("SELECT count(*) FROM {}").format(
             Identifier(db.links_table))).fetchone()
         return int(row[0]) if row else 0
+
+
+def plain(value: Any) -> Any:
+    """Stored event JSON with the transcoder's ``{"_type_", "_data_"}`` wrappers removed."""
+    if isinstance(value, dict):
+        if set(value) == {"_type_", "_data_"}:
+            return plain(value["_data_"])
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def consortium_history(db: Database, consortium_id: UUID) -> list[dict[str, Any]]:
+    """Every record of one consortium in order, with its position, hash and previous hash."""
+    if db.backend == "sqlite":
+        sql = (f"SELECT e.rowid AS position, e.originator_version, e.topic, e.state, "
+               f"l.prev_hash, l.hash FROM {db.events_table} e LEFT JOIN {db.links_table} l "
+               f"ON l.position = e.rowid WHERE e.originator_id = ? ORDER BY e.originator_version")
+        conn = sqlite_connect(db)
+        try:
+            rows = conn.execute(sql, (consortium_id.hex,)).fetchall()
+        finally:
+            conn.close()
+    else:
+        import psycopg
+        from psycopg.sql import SQL, Identifier
+
+        query = SQL(
+            "SELECT e.notification_id, e.originator_version, e.topic, e.state, l.prev_hash, "
+            "l.hash FROM {ev} e LEFT JOIN {lk} l ON l.position = e.notification_id "
+            "WHERE e.originator_id = %s ORDER BY e.originator_version"
+        ).format(ev=Identifier(db.events_table), lk=Identifier(db.links_table))
+        with psycopg.connect(db.conninfo()) as pg:
+            rows = pg.execute(query, (consortium_id,)).fetchall()
+    out = []
+    for position, version, topic, state, prev, h in rows:
+        data = plain(json.loads(_bytes(state)))
+        out.append({
+            "position": position,
+            "version": version,
+            "event": str(topic).rsplit(".", 1)[-1],
+            "topic": topic,
+            "timestamp": data.pop("timestamp", None),
+            "effective_date": data.get("effective_date"),
+            "actor": data.get("actor"),
+            "document": data.get("document"),
+            "data": data,
+            "hash": _bytes(h).hex() if h is not None else None,
+            "previous_hash": _bytes(prev).hex() if prev is not None else None,
+        })
+    return out

@@ -48,34 +48,47 @@ class DateAsISO(Transcoding):
 
 
 class DataclassAsDict(Transcoding):
-    """Stores a frozen value object as a dict of its fields, restoring enums and tuples on decode
-    (JSON keeps them as strings and lists)."""
+    """Stores a frozen value object as a dict of its fields.
+
+    Decoding restores enums and tuples (JSON keeps them as strings and lists) and does **not**
+    re-run the value object's validation: history is never re-judged by today's rules, so a rule
+    tightened later cannot make old records unreadable."""
 
     def __init__(self, cls: type) -> None:
         self.type = cls
         self.name = cls.__name__
-        self._hints = typing.get_type_hints(cls)
+        hints = typing.get_type_hints(cls)
+        self._fields = [f.name for f in dataclasses.fields(cls)]
+        self._convert = {name: _converter(hints[name]) for name in self._fields}
 
     def encode(self, obj: Any) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        return {name: getattr(obj, name) for name in self._fields}
 
     def decode(self, data: dict[str, Any]) -> Any:
-        return self.type(**{k: _coerce(self._hints[k], v) for k, v in data.items()})
+        obj: Any = object.__new__(self.type)
+        for name in self._fields:
+            value = data.get(name)
+            convert = self._convert[name]
+            object.__setattr__(obj, name, value if convert is None or value is None
+                               else convert(value))
+        return obj
 
 
-def _coerce(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _converter(hint: Any) -> Callable[[Any], Any] | None:
+    """How to turn a JSON value back into the annotated type; None when it is already right."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         candidates = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _coerce(candidates[0], value) if len(candidates) == 1 else value
+        return _converter(candidates[0]) if len(candidates) == 1 else None
     if origin is tuple:
         args = typing.get_args(hint)
-        return tuple(_coerce(args[0], v) for v in value) if args else tuple(value)
+        inner = _converter(args[0]) if args else None
+        if inner is None:
+            return tuple
+        return lambda values: tuple(inner(v) for v in values)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint(value)
-    return value
+        return hint
+    return None
 
 
 VALUE_OBJECTS = (Unit, Specialisation, LeadQualification, Actor, Document, Change, CreditViolation)

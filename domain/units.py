@@ -37,6 +37,14 @@ def _organisation_code_is_valid(code9: str) -> bool:
     return code9[8] == expected
 
 
+def organisation_code_ok(uscc: str) -> bool:
+    """GB 11714 check of a USCC's characters 9–17 (False for anything malformed)."""
+    code9 = uscc[8:17]
+    if len(code9) != 9 or any(c not in USCC_ALPHABET for c in code9):
+        return False
+    return _organisation_code_is_valid(code9)
+
+
 @dataclass(frozen=True, slots=True)
 class USCC:
     """A validated unified social credit code. Its identity never changes, whatever the unit's name."""
@@ -97,7 +105,7 @@ class USCC:
     def organisation_code_ok(self) -> bool:
         """GB 11714 check of characters 9–17. A failure is flagged, never rejected: codes issued
         to some entity types do not follow GB 11714."""
-        return _organisation_code_is_valid(self.organisation_code)
+        return organisation_code_ok(self.value)
 
     def __str__(self) -> str:
         return self.value

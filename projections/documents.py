@@ -11,7 +11,7 @@ from domain.cities import CITIES
 from domain.consortium import Consortium
 from domain.fields import FIELDS
 from domain.records import Actor, Document
-from domain.units import Unit
+from domain.units import Unit, organisation_code_ok
 
 
 def _iso(d: date | None) -> str | None:
@@ -34,7 +34,7 @@ def _unit(u: Unit) -> dict[str, Any]:
     return {
         "uscc": u.uscc, "name": u.name, "kind": u.kind.value, "kind_zh": u.kind.label_zh,
         "specialised_role": u.specialisation.role.value if u.specialisation else None,
-        "organisation_code_ok": u.code.organisation_code_ok,
+        "organisation_code_ok": organisation_code_ok(u.uscc),
     }
 
 

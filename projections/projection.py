@@ -42,15 +42,16 @@ class RegistryProjection(Projection[Any]):
         return self._folder
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        doc = self._folder.fold(domain_event, tracking.notification_id, self.view)
-        self.view.apply([doc], tracking)
+        self._folder.fold(domain_event, tracking.notification_id, self.view)
+        self.view.apply([self._folder.document(domain_event.originator_id)], tracking)
 
 
 class AggregateFolder:
     """Keeps the latest aggregate of each consortium and folds the next event into it."""
 
     def __init__(self) -> None:
-        self._cache: OrderedDict[UUID, tuple[Consortium, int]] = OrderedDict()
+        # consortium id → (aggregate, position of its first event, position of its last event)
+        self._cache: OrderedDict[UUID, tuple[Consortium, int, int]] = OrderedDict()
         self._loader: Registry | None = None
         self._loader_ready = threading.Event()
 
@@ -59,8 +60,7 @@ class AggregateFolder:
         self._loader = registry
         self._loader_ready.set()
 
-    def fold(self, event: Any, position: int,
-             view: RegistryViewSQL) -> dict[str, Any]:
+    def fold(self, event: Any, position: int, view: RegistryViewSQL) -> None:
         cid, version = event.originator_id, event.originator_version
         cached = self._cache.pop(cid, None)
         if version == 1:
@@ -75,9 +75,13 @@ class AggregateFolder:
             aggregate = event.mutate(previous)
             created = view.created_position(str(cid)) or position
         assert isinstance(aggregate, Consortium)
-        self._cache[cid] = (aggregate, created)
+        self._cache[cid] = (aggregate, created, position)
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
+
+    def document(self, consortium_id: UUID) -> dict[str, Any]:
+        """The read model of a consortium as of the last event folded into it."""
+        aggregate, created, position = self._cache[consortium_id]
         return consortium_document(aggregate, position, created)
 
 
@@ -139,9 +143,10 @@ def catch_up(registry: Registry, view: RegistryViewSQL, *, batch: int = REBUILD_
             start=position, limit=batch, inclusive_of_start=False)
         if not notifications:
             return position
-        docs: dict[Any, dict[str, Any]] = {}
+        dirty: dict[UUID, None] = {}
         for n in notifications:
             event = registry.mapper.to_domain_event(n)
-            docs[event.originator_id] = folder.fold(event, n.id, view)
+            folder.fold(event, n.id, view)
+            dirty[event.originator_id] = None
         position = notifications[-1].id
-        view.apply(list(docs.values()), Tracking(registry.name, position))
+        view.apply([folder.document(cid) for cid in dirty], Tracking(registry.name, position))

@@ -6,9 +6,16 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
+from api.sqlstore import SqlStore, StoreUnavailable
 from audit import ledger
 from audit.store import DatabaseURLError, parse_database_url
+from domain.errors import DomainError
+from domain.records import Role
+
+if TYPE_CHECKING:
+    from api.auth import KeyStore
 
 
 def _progress_bar(total: int) -> Callable[[int], None] | None:
@@ -68,6 +75,81 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_store(database: str | None) -> tuple[KeyStore, SqlStore]:
+    from api.auth import KeyStore
+    from api.sqlstore import open_sql
+
+    sql = open_sql(parse_database_url(database))
+    keys = KeyStore(sql)
+    keys.create_table()
+    return keys, sql
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    keys, sql = _key_store(args.database)
+    try:
+        record, plain = keys.create(args.role, city=args.city, name=args.name,
+                                    organisation=args.organisation)
+    except (ValueError, DomainError) as e:
+        print(f"consortia keys create: {e}", file=sys.stderr)
+        return 2
+    finally:
+        sql.close()
+    print(plain)
+    where = f" city={record.city}" if record.city else ""
+    print(f"key id {record.key_id}: role={record.role.value}{where} name={record.name} "
+          f"organisation={record.organisation}", file=sys.stderr)
+    print("store this key now: only its SHA-256 is kept, it cannot be shown again",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    keys, sql = _key_store(args.database)
+    try:
+        revoked = keys.revoke(args.key_id)
+    finally:
+        sql.close()
+    if not revoked:
+        print(f"consortia keys revoke: no active key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    keys, sql = _key_store(args.database)
+    try:
+        records = keys.list()
+    finally:
+        sql.close()
+    print(f"{'key id':16}  {'role':15}  {'city':11}  {'created (UTC)':19}  {'revoked (UTC)':19}  "
+          "name / organisation")
+    for r in records:
+        revoked = r.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if r.revoked_at else "-"
+        print(f"{r.key_id:16}  {r.role.value:15}  {r.city or '-':11}  "
+              f"{r.created_at.strftime('%Y-%m-%d %H:%M:%S'):19}  {revoked:19}  "
+              f"{r.name} / {r.organisation}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(args.database)
+    if args.demo:
+        from api.demo import record_demo
+
+        for line in record_demo(app.state.registry):
+            print(line)
+    print(f"API docs: http://{args.host}:{args.port}/api/v1/docs  "
+          f"[{app.state.database.display()}]", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="consortia",
@@ -90,12 +172,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     register_projections(sub)
 
+    p = sub.add_parser("serve", help="run the HTTP API with uvicorn")
+    p.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--demo", action="store_true",
+                   help="record the demo history first when the ledger is empty")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("keys", help="API keys: create, revoke, list")
+    p.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
+    keys = p.add_subparsers(dest="keys_command", required=True)
+    k = keys.add_parser("create", help="create a key and print it once (only its hash is kept)")
+    k.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
+    k.add_argument("--role", required=True, choices=[r.value for r in Role])
+    k.add_argument("--city", help="the city of a city_bureau key (e.g. nanjing)")
+    k.add_argument("--name", help="recorded as the user id on every event (default: key:<id>)")
+    k.add_argument("--organisation", help="e.g. 南京市科学技术局 (default: from role and city)")
+    k.set_defaults(func=cmd_keys_create)
+    k = keys.add_parser("revoke", help="revoke a key at once")
+    k.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
+    k.add_argument("key_id")
+    k.set_defaults(func=cmd_keys_revoke)
+    k = keys.add_parser("list", help="list keys (never their hashes)")
+    k.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
+    k.set_defaults(func=cmd_keys_list)
+
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except DatabaseURLError as e:
         print(f"consortia: {e}", file=sys.stderr)
         return 2
+    except StoreUnavailable as e:
+        print(f"consortia: database unavailable: {e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

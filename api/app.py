@@ -1,0 +1,166 @@
+"""The HTTP application: ``create_app()`` builds it on one database (SQLite by default, PostgreSQL by
+URL), versioned under ``/api/v1``.
+
+``app.state`` holds the ``registry``, the API's stores (``keys``, ``idempotency``, ``sql``), the
+``database`` and ``readiness_checks``: callables that ``/readyz`` runs, each returning a JSON-safe
+detail or raising when the service is not ready (the projection's lag is meant to join them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from api import problems
+from api.auth import KeyStore
+from api.deps import API_V1
+from api.idempotency import IdempotencyMiddleware, IdempotencyStore
+from api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware
+from api.problems import PROBLEM_MEDIA_TYPE, ApiProblem
+from api.routes_lifecycle import router as lifecycle_router
+from api.sqlstore import open_sql
+from audit.store import Database, open_registry, parse_database_url
+from domain.registry import Registry, today_in_china
+
+TITLE = "江苏省创新联合体登记簿 API / Jiangsu innovation-consortium registry API"
+DESCRIPTION = """\
+省创新联合体的登记簿：组建、申报、推荐、评估、认定、补充协议、年度报告、绩效评价、整改、摘牌与失信记录，
+全部作为事件写入哈希链账本。 / The registry of record of Jiangsu's provincial innovation consortia:
+every lifecycle change is an event in a hash-chained, append-only ledger.
+
+* **Auth**: `Authorization: Bearer <API key>` (create one with `consortia keys create --role …`).
+* **Writes** on an existing consortium need `If-Match: "<version>"` (its `ETag`); 428 without, 412
+  when stale. POSTs accept `Idempotency-Key`.
+* **Errors** are RFC 9457 `application/problem+json`, with a stable `type` per rule.
+"""
+
+#: The routers of /api/v1 (the read routes join them here).
+ROUTERS: list[APIRouter] = [lifecycle_router]
+
+#: A readiness check returns a JSON-safe detail, or raises when the service is not ready.
+ReadinessCheck = Callable[[], Any]
+
+
+def database_of(registry: Registry) -> Database:
+    """The database a Registry was opened on (from its eventsourcing environment)."""
+    env = registry.env
+    module = env.get("PERSISTENCE_MODULE", "")
+    if module == "eventsourcing.sqlite":
+        path = env.get("SQLITE_DBNAME", "")
+        if not path or ":memory:" in path or "mode=memory" in path:
+            raise ValueError("the API needs a registry on a SQLite file, not in memory")
+        return Database(url=f"sqlite:///{path}", backend="sqlite", path=path)
+    if module == "eventsourcing.postgres":
+        return Database(url="", backend="postgresql", dbname=env.get("POSTGRES_DBNAME", ""),
+                        host=env.get("POSTGRES_HOST", "127.0.0.1"),
+                        port=int(env.get("POSTGRES_PORT", "5432")),
+                        user=env.get("POSTGRES_USER", ""),
+                        password=env.get("POSTGRES_PASSWORD", ""))
+    raise ValueError(f"the API needs a registry on SQLite or PostgreSQL, not {module!r}")
+
+
+def create_app(database_url: str | None = None, *, registry: Registry | None = None,
+               clock: Callable[[], date] | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The registry service on the database named by the URL (or ``CONSORTIA_DATABASE_URL``).
+    Pass ``registry`` to serve an existing Registry (tests give one with a fixed clock)."""
+    if database_url is not None or registry is None:
+        db = parse_database_url(database_url)
+    else:
+        db = database_of(registry)
+    owns_registry = registry is None
+    if registry is None:
+        registry = open_registry(db.url, clock=clock or today_in_china)
+    sql = open_sql(db)
+    keys = KeyStore(sql)
+    idempotency = IdempotencyStore(sql)
+    try:
+        keys.create_table()
+        idempotency.create_table()
+    except Exception:
+        sql.close()
+        raise
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        sql.close()
+        if owns_registry:
+            app.state.registry.close()
+
+    app = FastAPI(title=TITLE, version="1.0.0", description=DESCRIPTION,
+                  openapi_url=f"{API_V1}/openapi.json", docs_url=f"{API_V1}/docs",
+                  redoc_url=None, lifespan=lifespan)
+    app.state.registry = registry
+    app.state.database = db
+    app.state.sql = sql
+    app.state.keys = keys
+    app.state.idempotency = idempotency
+    app.state.max_body_bytes = max_body_bytes
+
+    def database_reachable() -> dict[str, Any]:
+        sql.fetchone("SELECT 1")
+        return {"backend": db.backend, "head_position": registry.recorder.max_notification_id()}
+
+    database_reachable.__name__ = "database"
+    app.state.readiness_checks = [database_reachable]
+
+    problems.install(app)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_V1)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["运行 / operations"],
+                      summary="进程存活 / Process alive")
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["运行 / operations"],
+                      summary="数据库可达 / Ready to serve",
+                      responses=problems.problem_responses(503))
+    # Outermost last: the size limit runs before idempotency reads a body.
+    app.add_middleware(IdempotencyMiddleware, keys=keys, store=idempotency)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def healthz() -> dict[str, str]:
+    """The process is alive (says nothing about the database)."""
+    return {"status": "ok"}
+
+
+def readyz(request: Request) -> JSONResponse:
+    """The database is reachable and every readiness check passes; 503 problem+json otherwise."""
+    checks: dict[str, Any] = {}
+    ready = True
+    for check in request.app.state.readiness_checks:
+        name = getattr(check, "__name__", repr(check))
+        try:
+            checks[name] = {"ok": True, "detail": check()}
+        except Exception as e:  # a check that fails says why, without internals
+            ready = False
+            checks[name] = {"ok": False, "error": type(e).__name__}
+    if ready:
+        return JSONResponse({"status": "ready", "checks": checks})
+    return problems.for_api_problem(request, ApiProblem(
+        "not-ready", "服务尚未就绪 / not ready: " + ", ".join(
+            n for n, c in checks.items() if not c["ok"]),
+        headers={"Retry-After": "5"}, checks=checks))
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with every 4xx/5xx answer declared as ``application/problem+json``."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for code, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                if code[:1] in "45" and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    app.openapi_schema = schema
+    return schema

@@ -8,6 +8,7 @@ detail or raising when the service is not ready (the projection's lag is meant t
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
@@ -24,9 +25,11 @@ from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware
 from api.problems import PROBLEM_MEDIA_TYPE, ApiProblem
 from api.routes_lifecycle import router as lifecycle_router
+from api.routes_read import router as read_router
 from api.sqlstore import open_sql
 from audit.store import Database, open_registry, parse_database_url
 from domain.registry import Registry, today_in_china
+from projections.projection import RegistryProjectionRunner, open_view
 
 TITLE = "江苏省创新联合体登记簿 API / Jiangsu innovation-consortium registry API"
 DESCRIPTION = """\
@@ -41,7 +44,7 @@ every lifecycle change is an event in a hash-chained, append-only ledger.
 """
 
 #: The routers of /api/v1 (the read routes join them here).
-ROUTERS: list[APIRouter] = [lifecycle_router]
+ROUTERS: list[APIRouter] = [lifecycle_router, read_router]
 
 #: A readiness check returns a JSON-safe detail, or raises when the service is not ready.
 ReadinessCheck = Callable[[], Any]
@@ -67,9 +70,16 @@ def database_of(registry: Registry) -> Database:
 
 def create_app(database_url: str | None = None, *, registry: Registry | None = None,
                clock: Callable[[], date] | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               embedded_projection: bool | None = None) -> FastAPI:
     """The registry service on the database named by the URL (or ``CONSORTIA_DATABASE_URL``).
-    Pass ``registry`` to serve an existing Registry (tests give one with a fixed clock)."""
+    Pass ``registry`` to serve an existing Registry (tests give one with a fixed clock).
+
+    ``embedded_projection`` (default: ``CONSORTIA_EMBEDDED_PROJECTION``, on unless ``0``) runs the
+    projection runner inside this process while the app is served; turn it off when
+    ``consortia project`` runs as its own process (PostgreSQL)."""
+    if embedded_projection is None:
+        embedded_projection = os.environ.get("CONSORTIA_EMBEDDED_PROJECTION", "1") != "0"
     if database_url is not None or registry is None:
         db = parse_database_url(database_url)
     else:
@@ -87,9 +97,21 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
         sql.close()
         raise
 
+    settings = dict(registry.env)
+    view = open_view(env=settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        runner = RegistryProjectionRunner(env=settings) if embedded_projection else None
+        if runner is not None:
+            runner.__enter__()
+        app.state.runner = runner
+        try:
+            yield
+        finally:
+            app.state.runner = None
+            if runner is not None:
+                runner.__exit__(None, None, None)
         sql.close()
         if owns_registry:
             app.state.registry.close()
@@ -109,7 +131,17 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
         return {"backend": db.backend, "head_position": registry.recorder.max_notification_id()}
 
     database_reachable.__name__ = "database"
-    app.state.readiness_checks = [database_reachable]
+    def projection() -> dict[str, Any]:
+        runner = getattr(app.state, "runner", None)
+        if runner is not None and runner.is_interrupted.is_set():
+            raise RuntimeError("the embedded projection runner has stopped")
+        head = registry.recorder.max_notification_id() or 0
+        position = view.position(registry.name)
+        return {"embedded": embedded_projection, "position": position, "lag": head - position}
+
+    app.state.readiness_checks = [database_reachable, projection]
+    app.state.view = view
+    app.state.runner = None
 
     problems.install(app)
     for router in ROUTERS:

@@ -118,6 +118,11 @@ class ChainedPostgresApplicationRecorder(WakesSubscribers, PostgresApplicationRe
                 raise exc
         return positions
 
+    def wake_key(self) -> str:
+        kwargs: Any = self.datastore.pool.kwargs
+        return (f"postgresql:{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('dbname')}/"
+                f"{self.datastore.schema}.{self.events_table_name}")
+
     def subscribe(self, gt: int | None = None,
                   topics: Sequence[str] = ()) -> ListenAndPollSubscription:  # type: ignore[override]
         return self._register(ListenAndPollSubscription(self, gt=gt, topics=topics))

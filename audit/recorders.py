@@ -75,6 +75,9 @@ class ChainedSQLiteApplicationRecorder(WakesSubscribers, SQLiteApplicationRecord
         )
         return positions
 
+    def wake_key(self) -> str:
+        return f"sqlite:{self.datastore.pool.db_name}:{self.events_table_name}"
+
     def subscribe(self, gt: int | None = None,
                   topics: Sequence[str] = ()) -> PollingSubscription:  # type: ignore[override]
         return self._register(PollingSubscription(self, gt=gt, topics=topics))

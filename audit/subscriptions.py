@@ -7,6 +7,7 @@ most. SQLite has no NOTIFY: it relies on in-process wake-ups and the poll.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -55,19 +56,28 @@ class PollingSubscription(PollingPull, ListenNotifySubscription[ApplicationRecor
 S = TypeVar("S", bound=PollingPull)
 
 
+#: Subscribers of this process by database, so that a write through any recorder on a database
+#: wakes every subscriber to that database at once.
+_SUBSCRIBERS: dict[str, weakref.WeakSet[PollingPull]] = {}
+_SUBSCRIBERS_LOCK = threading.Lock()
+
+
 class WakesSubscribers:
     """Recorder mixin: wake this process's subscribers as soon as a write has committed."""
 
-    _subscribers: weakref.WeakSet[PollingPull]
+    def wake_key(self) -> str:
+        """Identifies the database (and table) this recorder writes to."""
+        raise NotImplementedError
 
     def _register(self, subscription: S) -> S:
-        if not hasattr(self, "_subscribers"):
-            self._subscribers = weakref.WeakSet()
-        self._subscribers.add(subscription)
+        with _SUBSCRIBERS_LOCK:
+            _SUBSCRIBERS.setdefault(self.wake_key(), weakref.WeakSet()).add(subscription)
         return subscription
 
     def _wake_subscribers(self) -> None:
-        for subscription in list(getattr(self, "_subscribers", ())):
+        with _SUBSCRIBERS_LOCK:
+            subscribers = list(_SUBSCRIBERS.get(self.wake_key(), ()))
+        for subscription in subscribers:
             subscription.wake()
 
     def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:

@@ -164,7 +164,7 @@ class Consortium(Aggregate):
         self.lead = lead
         self.qualification = qualification
         self.fields = tuple(fields)
-        self.technologies = tuple(technologies)
+        self.technologies = tuple(TechnologyKind(t) for t in technologies)
         self.status = Status.FORMING
         self.members: dict[str, Unit] = {}
         self.former_members: dict[str, Unit] = {}

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection, ProjectionRunner
 
-from audit.store import open_registry, parse_database_url, registry_env
+from audit.store import open_registry, registry_env
 from domain.consortium import Consortium
 from domain.registry import Registry
 from projections.documents import consortium_document
@@ -85,18 +86,27 @@ class AggregateFolder:
         return consortium_document(aggregate, position, created)
 
 
-def view_class_for(url: str | None) -> type[RegistryViewSQL]:
-    return SQLiteRegistryView if parse_database_url(url).backend == "sqlite" else (
-        PostgresRegistryView)
+def _env(url: str | None, env: Mapping[str, str] | None) -> dict[str, str]:
+    return dict(env) if env is not None else registry_env(url)
+
+
+def view_class_for(env: Mapping[str, str]) -> type[RegistryViewSQL]:
+    module = env.get("PERSISTENCE_MODULE", "")
+    if module == "eventsourcing.sqlite":
+        return SQLiteRegistryView
+    if module == "eventsourcing.postgres":
+        return PostgresRegistryView
+    raise ValueError(f"no registry view for persistence module {module!r}")
 
 
 class RegistryProjectionRunner(ProjectionRunner[Registry, Any]):
-    """eventsourcing's runner, wired to the database URL, with the folder's loader set."""
+    """eventsourcing's runner, wired to the database (a URL, or a Registry's environment), with
+    the folder's loader set."""
 
-    def __init__(self, url: str | None = None) -> None:
-        env = registry_env(url)
+    def __init__(self, url: str | None = None, *, env: Mapping[str, str] | None = None) -> None:
+        env = _env(url, env)
         super().__init__(application_class=Registry, projection_class=RegistryProjection,
-                         view_class=view_class_for(url), env=env)
+                         view_class=view_class_for(env), env=env)
         projection = self.projection
         assert isinstance(projection, RegistryProjection)
         projection.folder.set_loader(self.app)
@@ -108,14 +118,14 @@ class RegistryProjectionRunner(ProjectionRunner[Registry, Any]):
         return view
 
 
-def open_view(url: str | None = None) -> RegistryViewSQL:
+def open_view(url: str | None = None, *, env: Mapping[str, str] | None = None) -> RegistryViewSQL:
     """The read models for reading (and for a rebuild), without a runner."""
     from eventsourcing.persistence import InfrastructureFactory
     from eventsourcing.utils import Environment
 
-    env = Environment(VIEW_NAME, registry_env(url))
-    factory: Any = InfrastructureFactory.construct(env)
-    view = factory.tracking_recorder(view_class_for(url))
+    settings = _env(url, env)
+    factory: Any = InfrastructureFactory.construct(Environment(VIEW_NAME, settings))
+    view = factory.tracking_recorder(view_class_for(settings))
     assert isinstance(view, RegistryViewSQL)
     return view
 

@@ -1,0 +1,175 @@
+"""Reads: the registry list, one consortium, its ledger history, statistics and annual-report
+status. Lists and states come from the projections; history comes from the ledger itself.
+
+Read-your-writes: a write answers with the ledger ``position`` it wrote; a read given
+``min_position`` waits (at most ``READ_WAIT_SECONDS``) until the view has applied it, and answers
+503 problem+json with ``Retry-After`` if it has not.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import PrincipalDep
+from api.problems import ApiProblem, problem_responses
+from audit.ledger import consortium_history
+from projections.views import CursorError, RegistryViewSQL
+
+router = APIRouter(tags=["查询 / reads"])
+
+#: The longest a read waits for the view to reach a position the caller wrote (seconds).
+READ_WAIT_SECONDS = 5.0
+
+
+class Page(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    items: list[dict[str, Any]] = Field(description="创新联合体（当前状态）/ consortia, current state")
+    next_cursor: str | None = Field(description="下一页游标 / cursor of the next page, or null")
+    view_position: int = Field(description="视图已处理到的账本位置 / ledger position the view has reached")
+
+
+class HistoryEntry(BaseModel):
+    position: int
+    version: int
+    event: str
+    topic: str
+    timestamp: str | None
+    effective_date: str | None
+    actor: dict[str, Any] | None
+    document: dict[str, Any] | None
+    data: dict[str, Any]
+    hash: str | None
+    previous_hash: str | None
+
+
+class History(BaseModel):
+    consortium_id: str
+    events: list[HistoryEntry]
+
+
+class ReportStatus(BaseModel):
+    consortium_id: str
+    name: str
+    city: str
+    year: int
+    deadline: str
+    state: Literal["filed", "late", "due", "overdue"]
+    filed_on: str | None
+
+
+def get_view(request: Request) -> RegistryViewSQL:
+    view: RegistryViewSQL = request.app.state.view
+    return view
+
+
+ViewDep = Annotated[RegistryViewSQL, Depends(get_view)]
+MinPosition = Annotated[int | None, Query(
+    ge=0, description="等待视图处理到该账本位置（写入返回的 position）/ wait until the view has "
+                      "applied this ledger position (the `position` a write returned)")]
+
+
+def _caught_up(request: Request, view: RegistryViewSQL, min_position: int | None) -> int:
+    app_name = request.app.state.registry.name
+    if not view.wait_for(app_name, min_position, READ_WAIT_SECONDS):
+        raise ApiProblem("view-behind", f"视图尚未处理到位置{min_position} / the view has not yet "
+                         f"reached position {min_position}", status=503,
+                         headers={"Retry-After": "1"}, min_position=min_position)
+    return view.position(app_name)
+
+
+def _require_reader(principal: Any) -> None:
+    if principal is None:
+        raise ApiProblem("unauthenticated", "须提供访问密钥 / an API key is required",
+                         headers={"WWW-Authenticate": 'Bearer realm="consortia"'})
+
+
+@router.get("/consortia", response_model=Page,
+            responses=problem_responses(400, 401, 422, 503),
+            summary="创新联合体名录 / The registry list")
+def list_consortia(
+    request: Request, view: ViewDep, principal: PrincipalDep,
+    status: Annotated[str | None, Query(description="状态 / status, e.g. listed")] = None,
+    field: Annotated[str | None, Query(description="产业领域代码 / field code")] = None,
+    city: Annotated[str | None, Query(description="设区市代码 / city code, e.g. nanjing")] = None,
+    uscc: Annotated[str | None, Query(description="牵头或成员单位统一社会信用代码 / lead or member "
+                                                  "USCC", max_length=18)] = None,
+    q: Annotated[str | None, Query(description="名称包含 / text in the name",
+                                   max_length=100)] = None,
+    cursor: Annotated[str | None, Query(description="上一页返回的游标 / next_cursor of the "
+                                                    "previous page", max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    min_position: MinPosition = None,
+) -> Page:
+    """The consortia in the order they were formed, filtered, one page at a time. Without an API
+    key only listed consortia (省创新联合体) are shown."""
+    position = _caught_up(request, view, min_position)
+    try:
+        items, next_cursor = view.list_consortia(
+            status=status, field=field, city=city, uscc=uscc, text=q,
+            listed_only=principal is None, cursor=cursor, limit=limit)
+    except CursorError as e:
+        raise ApiProblem("bad-request", f"游标无效 / {e}", field="cursor") from None
+    return Page(items=items, next_cursor=next_cursor, view_position=position)
+
+
+@router.get("/consortia/{consortium_id}", response_model=dict[str, Any],
+            responses=problem_responses(401, 404, 422, 503),
+            summary="一个创新联合体的当前状态 / One consortium, current state")
+def get_consortium(request: Request, response: Response, consortium_id: UUID, view: ViewDep,
+                   principal: PrincipalDep, min_position: MinPosition = None) -> dict[str, Any]:
+    """Its current state from the view; the ``ETag`` is its version, for ``If-Match`` on a write.
+    Without an API key only a listed consortium is shown."""
+    _caught_up(request, view, min_position)
+    doc = view.consortium(str(consortium_id))
+    if doc is None or (principal is None and doc["status"] != "listed"):
+        raise ApiProblem("not-found", f"创新联合体{consortium_id}不存在 / no consortium "
+                         f"{consortium_id}")
+    response.headers["ETag"] = f'"{doc["version"]}"'
+    return doc
+
+
+@router.get("/consortia/{consortium_id}/history", response_model=History,
+            responses=problem_responses(401, 404, 422),
+            summary="账本中的全部事件 / Every event in the ledger")
+def get_history(request: Request, consortium_id: UUID, principal: PrincipalDep) -> History:
+    """Every lifecycle event of the consortium as recorded in the ledger, in order, each with its
+    position, hash and previous hash (see docs/ledger.md to recompute them)."""
+    _require_reader(principal)
+    events = consortium_history(request.app.state.database, consortium_id)
+    if not events:
+        raise ApiProblem("not-found", f"创新联合体{consortium_id}不存在 / no consortium "
+                         f"{consortium_id}")
+    return History(consortium_id=str(consortium_id),
+                   events=[HistoryEntry(**e) for e in events])
+
+
+@router.get("/statistics", response_model=dict[str, Any], responses=problem_responses(503),
+            summary="统计 / Statistics")
+def get_statistics(request: Request, view: ViewDep,
+                   min_position: MinPosition = None) -> dict[str, Any]:
+    """Listed consortia against the target of 30 by 2026, by status, city, field and grade."""
+    position = _caught_up(request, view, min_position)
+    return {**view.statistics(), "view_position": position}
+
+
+@router.get("/annual-reports", response_model=list[ReportStatus],
+            responses=problem_responses(401, 422, 503),
+            summary="年度报告报送情况 / Annual-report status")
+def get_annual_reports(
+    request: Request, view: ViewDep, principal: PrincipalDep,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    state: Annotated[Literal["filed", "late", "due", "overdue"] | None, Query(
+        description="overdue = 5月31日后仍未报送 / not filed after 31 May")] = None,
+    min_position: MinPosition = None,
+) -> list[ReportStatus]:
+    """Per listed consortium and year: filed, late, due, or overdue after 31 May (§7.1)."""
+    _require_reader(principal)
+    _caught_up(request, view, min_position)
+    today: date = request.app.state.registry.clock()
+    rows = view.annual_reports(today, year=year)
+    return [ReportStatus(**r) for r in rows if state is None or r["state"] == state]

@@ -1,0 +1,143 @@
+"""Reads through HTTP: the registry list (public and staff), one consortium with its ETag, its
+ledger history, statistics and annual-report status — with read-your-writes."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from audit.chain import GENESIS
+from tests.api import payloads as p
+from tests.api.conftest import PREFIX, Api, assert_problem
+
+
+def formed_and_listed(api: Api) -> tuple[str, int, dict[str, Any]]:
+    """Form and list one Nanjing consortium through HTTP; its id, version and last response."""
+    start = p.start()
+    r = api.post("/consortia", start, who="nanjing")
+    assert r.status_code == 201, r.text
+    cid, version = r.json()["consortium_id"], 1
+    lead = start["lead"]["uscc"]
+    member = p.unit("university", "东南大学")
+    steps: list[tuple[str, dict[str, Any], str]] = [
+        ("/members", p.admit(member), "nanjing"),
+        ("/agreement", p.agreement([lead, member["uscc"]]), "nanjing"),
+        ("/application", p.submit(), "nanjing"),
+        ("/recommendation", p.recommend(), "nanjing"),
+        ("/expert-review", p.review(), "province"),
+        ("/listing", p.listing(), "province"),
+    ]
+    body: dict[str, Any] = {}
+    for path, payload, who in steps:
+        r = api.post(f"/consortia/{cid}{path}", payload, who=who, version=version)
+        assert r.status_code == 200, (path, r.text)
+        body = r.json()
+        version = body["version"]
+    return cid, version, body
+
+
+def test_a_write_is_read_back_at_its_position_with_the_version_as_etag(api: Api) -> None:
+    cid, version, last = formed_and_listed(api)
+    r = api.client.get(f"{PREFIX}/consortia/{cid}", params={"min_position": last["position"]},
+                       headers=api.headers("auditor"))
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert r.headers["etag"] == f'"{version}"'
+    assert doc["status"] == "listed" and doc["status_zh"] == "省创新联合体"
+    assert doc["lead"]["name"] == "江苏芯联微电子股份有限公司"
+    assert [m["name"] for m in doc["members"]] == ["东南大学"]
+    assert doc["technologies"] == ["choke_point"]
+    assert doc["listed_on"] == "2025-06-30"
+
+
+def test_the_public_sees_listed_consortia_only(api: Api) -> None:
+    listed_id, _, last = formed_and_listed(api)
+    forming = api.post("/consortia", p.start(lead=p.unit("enterprise", "常州储能科技股份有限公司")),
+                       who="nanjing").json()
+    position = max(last["position"], forming["position"])
+    public = api.client.get(f"{PREFIX}/consortia", params={"min_position": position}).json()
+    assert [c["id"] for c in public["items"]] == [listed_id]
+    staff = api.client.get(f"{PREFIX}/consortia", params={"min_position": position},
+                           headers=api.headers("nanjing")).json()
+    assert {c["id"] for c in staff["items"]} == {listed_id, forming["consortium_id"]}
+    hidden = api.client.get(f"{PREFIX}/consortia/{forming['consortium_id']}")
+    assert_problem(hidden, 404, "not-found")
+
+
+def test_filters_and_cursor_pages_through_every_consortium_once(api: Api) -> None:
+    position = 0
+    for n in range(5):
+        lead = p.unit("enterprise", f"牵头企业{n}")
+        position = api.post("/consortia", p.start(lead=lead), who="nanjing").json()["position"]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, "min_position": position}
+        if cursor:
+            params["cursor"] = cursor
+        page = api.client.get(f"{PREFIX}/consortia", params=params,
+                              headers=api.headers("province")).json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 5
+    only = api.client.get(f"{PREFIX}/consortia", params={"q": "集成电路", "city": "nanjing",
+                                                         "status": "forming"},
+                          headers=api.headers("province")).json()
+    assert len(only["items"]) == 5
+    none = api.client.get(f"{PREFIX}/consortia", params={"city": "suzhou"},
+                          headers=api.headers("province")).json()
+    assert none["items"] == []
+    bad = api.client.get(f"{PREFIX}/consortia", params={"cursor": "xyz"},
+                         headers=api.headers("province"))
+    assert_problem(bad, 400)
+
+
+def test_history_shows_every_event_with_its_chain_links(api: Api) -> None:
+    cid, version, _ = formed_and_listed(api)
+    assert_problem(api.client.get(f"{PREFIX}/consortia/{cid}/history"), 401)
+    r = api.client.get(f"{PREFIX}/consortia/{cid}/history", headers=api.headers("auditor"))
+    assert r.status_code == 200, r.text
+    events = r.json()["events"]
+    assert [e["version"] for e in events] == list(range(1, version + 1))
+    assert events[0]["event"] == "LeadUnitSelected"
+    assert events[0]["actor"]["role"] == "city_bureau"
+    assert events[0]["document"]["sha256"] == hashlib.sha256("牵头单位遴选意见".encode()).hexdigest()
+    assert events[0]["previous_hash"] == GENESIS.hex()
+    assert all(len(e["hash"]) == 64 for e in events)
+    assert events[-1]["event"] == "Listed"
+
+
+def test_statistics_and_overdue_annual_reports(api: Api) -> None:
+    cid, _, last = formed_and_listed(api)
+    stats = api.client.get(f"{PREFIX}/statistics", params={"min_position": last["position"]})
+    assert stats.status_code == 200
+    body = stats.json()
+    assert (body["target"], body["listed"]) == (30, 1)
+    assert body["by_field"] == {"integrated_circuits": 1, "third_gen_semiconductors": 1}
+    # Listed in 2025, today 2026-11-25: the 2025 report was due by 31 May 2026.
+    r = api.client.get(f"{PREFIX}/annual-reports", params={"state": "overdue"},
+                       headers=api.headers("province"))
+    assert r.status_code == 200, r.text
+    assert [(x["consortium_id"], x["year"], x["state"]) for x in r.json()] == [
+        (cid, 2025, "overdue")]
+    assert_problem(api.client.get(f"{PREFIX}/annual-reports"), 401)
+
+
+def test_a_read_waiting_for_a_position_never_written_answers_503(api: Api, monkeypatch: Any) -> None:
+    from api import routes_read
+
+    monkeypatch.setattr(routes_read, "READ_WAIT_SECONDS", 0.2)
+    r = api.client.get(f"{PREFIX}/consortia", params={"min_position": 10_000})
+    body = assert_problem(r, 503, "view-behind")
+    assert r.headers["retry-after"] == "1" and body["min_position"] == 10_000
+
+
+def test_readiness_reports_the_projection_lag(api: Api) -> None:
+    _, _, last = formed_and_listed(api)
+    api.client.get(f"{PREFIX}/statistics", params={"min_position": last["position"]})
+    r = api.client.get("/readyz")
+    assert r.status_code == 200
+    projection = r.json()["checks"]["projection"]["detail"]
+    assert projection["lag"] == 0 and projection["position"] == last["position"]

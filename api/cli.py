@@ -43,25 +43,45 @@ def _progress_bar(total: int) -> Callable[[int], None] | None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    import json
+
     from audit.verify import verify_chain
 
     db = parse_database_url(args.database)
-    progress = None if args.json else _progress_bar(ledger.count(db))
-    report = verify_chain(db, progress=progress)
+    total = ledger.count(db)
+    report = verify_chain(db, progress=None if args.json else _progress_bar(total))
+    semantic = None
+    if args.semantic:
+        from audit.semantic import semantic_audit
+
+        semantic = semantic_audit(db, progress=None if args.json else _progress_bar(total))
     if args.json:
-        print(report.to_json())
-    elif report.ok:
-        print(f"ledger intact: {report.records} records, head position {report.head_position}, "
-              f"head hash {report.head_hash}  [{report.database}]")
+        out = json.loads(report.to_json())
+        if semantic is not None:
+            out = {"chain": out, "semantic": json.loads(semantic.to_json()),
+                   "ok": report.ok and semantic.ok}
+        print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
-        first = report.first
-        assert first is not None
-        print(f"LEDGER DAMAGED at position {first.position}: {first.kind} — {first.detail}")
-        for d in report.damage[1:]:
-            print(f"  also position {d.position}: {d.kind} — {d.detail}")
-        if report.truncated_damage:
-            print("  (more damage not listed)")
-    return 0 if report.ok else 1
+        if report.ok:
+            print(f"ledger intact: {report.records} records, head position "
+                  f"{report.head_position}, head hash {report.head_hash}  [{report.database}]")
+        else:
+            first = report.first
+            assert first is not None
+            print(f"LEDGER DAMAGED at position {first.position}: {first.kind} — {first.detail}")
+            for d in report.damage[1:]:
+                print(f"  also position {d.position}: {d.kind} — {d.detail}")
+            if report.truncated_damage:
+                print("  (more damage not listed)")
+        if semantic is not None:
+            if semantic.ok:
+                print(f"guideline rules hold on the raw history: {semantic.audited} records of "
+                      f"{semantic.consortia} consortia")
+            for f in semantic.findings:
+                print(f"RULE BROKEN at position {f.position} ({f.event}, consortium "
+                      f"{f.consortium_id}): {f.rule} — {f.message}")
+    ok = report.ok and (semantic is None or semantic.ok)
+    return 0 if ok else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -162,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("verify", help="walk the whole hash chain; exit 1 at the first damage")
     p.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.add_argument("--semantic", action="store_true",
+                   help="also replay the raw history through the guideline's rules (lead unit "
+                        "never changed, …), independent of the projections")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("demo", help="record a realistic demo history through the domain")

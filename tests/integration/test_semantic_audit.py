@@ -327,3 +327,24 @@ def test_report_json_names_every_finding(lg: Ledger) -> None:
     assert out["by_rule"] == {BACKWARDS: 1, CHANGE_AFTER_LISTING: 1, DELISTED: 1}
     assert all({"position", "consortium_id", "version", "event", "rule", "error", "message"}
                <= set(f) for f in out["findings"])
+
+
+def test_consortia_verify_semantic_exits_1_on_a_forged_lead_change(lg: Ledger) -> None:
+    import contextlib
+    import io
+
+    from api.cli import main as cli
+
+    ic = lg.id("集成电路")
+    forged = lg.template("MemberDropped")
+    forged["uscc"] = lead_of(lg, ic)["_data_"]["uscc"]
+    forged["effective_date"] = iso(D(2026, 6, 1))
+    position = lg.append(ic, "MemberDropped", forged)
+    for flags, expected in (([], 0), (["--semantic"], 1)):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli(["verify", "--database", lg.url, "--json", *flags])
+        assert code == expected
+    report = json.loads(out.getvalue())
+    assert report["chain"]["ok"] is True and report["ok"] is False
+    assert report["semantic"]["first"]["position"] == position

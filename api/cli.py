@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from api.sqlstore import SqlStore, StoreUnavailable
 from audit import ledger
@@ -42,6 +42,30 @@ def _progress_bar(total: int) -> Callable[[int], None] | None:
     return show
 
 
+def _checkpoints_for(args: argparse.Namespace, db: Any) -> tuple[list[Any], list[str]]:
+    """The checkpoints to hold the ledger to: the auditor's files and those the registry stored,
+    each verified against the ledger's keyring and the keys given with --key. Returns the
+    verified checkpoints (files last) and the problems found with them."""
+    from pathlib import Path
+
+    from audit import checkpoints as cp
+    from audit.signing import key_validities, stored_checkpoints
+
+    known = key_validities(db)
+    for vkey in args.key or ():
+        known.append(cp.KeyValidity.from_vkey(vkey))
+    notes = [(f"stored checkpoint of size {s.size}", s.note) for s in stored_checkpoints(db)]
+    notes += [(f"checkpoint file {f}", Path(f).read_text(encoding="utf-8"))
+              for f in args.checkpoint or ()]
+    verified, problems = [], []
+    for label, note in notes:
+        try:
+            verified.append(cp.verify(note, known))
+        except cp.CheckpointError as e:
+            problems.append(f"{label}: {type(e).__name__}: {e}")
+    return verified, problems
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     import json
 
@@ -49,7 +73,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     db = parse_database_url(args.database)
     total = ledger.count(db)
-    report = verify_chain(db, progress=None if args.json else _progress_bar(total))
+    from audit.verify import UntrustedStart, start_at
+
+    checkpoints, problems = _checkpoints_for(args, db)
+    start = None
+    if args.from_checkpoint:
+        if not checkpoints:
+            print("consortia verify: --from-checkpoint needs a verified checkpoint", file=sys.stderr)
+            return 2
+        try:
+            start = start_at(db, checkpoints[-1])
+        except UntrustedStart as e:
+            problems.append(str(e))
+    start_size = start.frontier.size if start is not None else None
+    report = verify_chain(db, progress=None if args.json else _progress_bar(total),
+                          checkpoints=checkpoints, start=start)
     semantic = None
     if args.semantic:
         from audit.semantic import semantic_audit
@@ -57,11 +95,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
         semantic = semantic_audit(db, progress=None if args.json else _progress_bar(total))
     if args.json:
         out = json.loads(report.to_json())
+        out["checkpoint_problems"] = problems
+        out["incremental_from"] = start_size
+        out["ok"] = report.ok and not problems
         if semantic is not None:
             out = {"chain": out, "semantic": json.loads(semantic.to_json()),
-                   "ok": report.ok and semantic.ok}
+                   "ok": out["ok"] and semantic.ok}
         print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
+        for problem in problems:
+            print(f"CHECKPOINT REFUSED: {problem}")
+        if start is not None:
+            print(f"incremental: trusted checkpoint of size {start_size}; "
+                  f"{report.records} newer records rehashed")
         if report.ok:
             print(f"ledger intact: {report.records} records, head position "
                   f"{report.head_position}, head hash {report.head_hash}  [{report.database}]")
@@ -80,7 +126,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             for f in semantic.findings:
                 print(f"RULE BROKEN at position {f.position} ({f.event}, consortium "
                       f"{f.consortium_id}): {f.rule} — {f.message}")
-    ok = report.ok and (semantic is None or semantic.ok)
+    ok = report.ok and not problems and (semantic is None or semantic.ok)
     return 0 if ok else 1
 
 
@@ -182,6 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("verify", help="walk the whole hash chain; exit 1 at the first damage")
     p.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.add_argument("--checkpoint", action="append", metavar="FILE",
+                   help="a signed checkpoint the auditor holds (repeatable): its root must match")
+    p.add_argument("--from-checkpoint", action="store_true",
+                   help="incremental: trust the (last) checkpoint; rehash only newer records")
+    p.add_argument("--key", action="append", metavar="VKEY",
+                   help="a trusted public key (vkey) besides the ledger's keyring (repeatable)")
     p.add_argument("--semantic", action="store_true",
                    help="also replay the raw history through the guideline's rules (lead unit "
                         "never changed, …), independent of the projections")
@@ -219,6 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     k.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
     k.add_argument("key_id")
     k.set_defaults(func=cmd_keys_revoke)
+    from api.cli_audit import register as register_audit
+    from api.cli_audit import register_signing
+
+    register_signing(keys)
+    register_audit(sub)
     k = keys.add_parser("list", help="list keys (never their hashes)")
     k.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
     k.set_defaults(func=cmd_keys_list)

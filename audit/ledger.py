@@ -24,7 +24,7 @@ class Row:
     link: Link | None
 
 
-def _sqlite_rows(db: Database, batch: int) -> Iterator[Row]:
+def _sqlite_rows(db: Database, batch: int, after: int) -> Iterator[Row]:
     ev, lk = db.events_table, db.links_table
     # A full outer join by position, in position order, one batch at a time.
     sql = (
@@ -39,7 +39,6 @@ def _sqlite_rows(db: Database, batch: int) -> Iterator[Row]:
     )
     conn = sqlite_connect(db)
     try:
-        after = 0
         while True:
             rows = conn.execute(sql, (after, batch, after, batch, batch)).fetchall()
             if not rows:
@@ -51,7 +50,7 @@ def _sqlite_rows(db: Database, batch: int) -> Iterator[Row]:
         conn.close()
 
 
-def _postgres_rows(db: Database, batch: int) -> Iterator[Row]:
+def _postgres_rows(db: Database, batch: int, after: int) -> Iterator[Row]:
     import psycopg
     from psycopg.sql import SQL, Identifier
 
@@ -67,7 +66,6 @@ def _postgres_rows(db: Database, batch: int) -> Iterator[Row]:
     ).format(ev=Identifier(db.events_table), lk=Identifier(db.links_table))
     with psycopg.connect(db.conninfo()) as conn:
         conn.read_only = True
-        after = 0
         while True:
             rows = conn.execute(sql, {"after": after, "batch": batch}).fetchall()
             if not rows:
@@ -95,11 +93,11 @@ def _row(r: tuple) -> Row:  # type: ignore[type-arg]
     return Row(position, record, link)
 
 
-def rows(db: Database, batch: int = BATCH) -> Iterator[Row]:
-    """Every position of the ledger in order, with its event and link (either may be missing)."""
+def rows(db: Database, batch: int = BATCH, *, after: int = 0) -> Iterator[Row]:
+    """Every position after ``after`` in order, with its event and link (either may be missing)."""
     if db.backend == "sqlite":
-        return _sqlite_rows(db, batch)
-    return _postgres_rows(db, batch)
+        return _sqlite_rows(db, batch, after)
+    return _postgres_rows(db, batch, after)
 
 
 def count(db: Database) -> int:

@@ -31,7 +31,7 @@ def _names(db: Database) -> tuple[str, str, str]:
 
 
 @contextmanager
-def _connect(db: Database, *, write: bool) -> Iterator[Any]:
+def connect(db: Database, *, write: bool) -> Iterator[Any]:
     """A connection in a transaction; ``write`` takes the integrator's lock first."""
     _, leaves, _ = _names(db)
     if db.backend == "sqlite":
@@ -120,7 +120,7 @@ def create_tables(db: Database) -> None:
                        f"{table} FOR EACH ROW EXECUTE FUNCTION {refuse}()")
             ddl.append(f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
                        f"FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()")
-    with _connect(db, write=False) as c:
+    with connect(db, write=False) as c:
         for statement in ddl:
             c.all(statement)
 
@@ -165,7 +165,7 @@ def integrate(db: Database, *, batch: int = BATCH) -> int:
     ensure_tables(db)
     links, leaves, nodes = _names(db)
     while True:
-        with _connect(db, write=True) as c:
+        with connect(db, write=True) as c:
             size, last = _size(c, leaves)
             rows = c.all(f"SELECT position, hash FROM {links} WHERE position > ? "
                          f"ORDER BY position LIMIT ?", (last, batch))
@@ -184,6 +184,37 @@ def integrate(db: Database, *, batch: int = BATCH) -> int:
             c.many(f"INSERT INTO {nodes} (level, idx, hash) VALUES (?, ?, ?)", new_nodes)
 
 
+def leaf_count_at(db: Database, position: int) -> int:
+    """The size of the smallest tree that includes the record at ``position`` (counted on the
+    links, so it needs no integrated tree)."""
+    links, _, _ = _names(db)
+    with connect(db, write=False) as c:
+        row = c.all(f"SELECT count(*) FROM {links} WHERE position <= ?", (position,))
+    return int(row[0][0])
+
+
+def frontier_at(db: Database, size: int) -> list[tuple[int, bytes]]:
+    """The perfect subtrees whose fold is the root of the tree of ``size`` leaves, largest first
+    (where an incremental verification picks up)."""
+    ensure_tables(db)
+    _, _, nodes = _names(db)
+    keys = [(level, (size >> level) - 1) for level in range(size.bit_length() - 1, -1, -1)
+            if size >> level & 1]
+    with connect(db, write=False) as c:
+        found = _StoredNodes(c, nodes, size).perfect_many(keys) if keys else {}
+    return [(level, found[(level, idx)]) for level, idx in keys]
+
+
+def position_of_leaf(db: Database, leaf: int) -> int:
+    ensure_tables(db)
+    _, leaves, _ = _names(db)
+    with connect(db, write=False) as c:
+        row = c.all(f"SELECT position FROM {leaves} WHERE leaf = ?", (leaf,))
+    if not row:
+        raise KeyError(f"leaf {leaf} is not in the tree")
+    return int(row[0][0])
+
+
 @dataclass(frozen=True)
 class InclusionProof:
     position: int
@@ -199,7 +230,7 @@ def tree_head(db: Database, size: int | None = None) -> tuple[int, bytes]:
     """(size, root) of the integrated tree, or of an earlier size."""
     ensure_tables(db)
     _, leaves, nodes = _names(db)
-    with _connect(db, write=False) as c:
+    with connect(db, write=False) as c:
         current, _ = _size(c, leaves)
         size = current if size is None else size
         if size > current:
@@ -213,7 +244,7 @@ def inclusion_proof(db: Database, position: int, size: int | None = None) -> Inc
     """The proof that the record at ``position`` is in the tree of ``size`` leaves."""
     ensure_tables(db)
     links, leaves, nodes = _names(db)
-    with _connect(db, write=False) as c:
+    with connect(db, write=False) as c:
         current, _ = _size(c, leaves)
         size = current if size is None else size
         row = c.all(f"SELECT l.leaf, k.hash FROM {leaves} l JOIN {links} k ON k.position = "
@@ -233,7 +264,7 @@ def consistency_proof(db: Database, old_size: int, new_size: int) -> list[bytes]
     """The proof that the tree of ``old_size`` leaves is a prefix of the one of ``new_size``."""
     ensure_tables(db)
     _, leaves, nodes = _names(db)
-    with _connect(db, write=False) as c:
+    with connect(db, write=False) as c:
         current, _ = _size(c, leaves)
         if new_size > current:
             raise ValueError(f"the tree has {current} leaves, not {new_size}")

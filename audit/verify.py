@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
-from audit import ledger
+from audit import ledger, merkle
 from audit.chain import GENESIS, Link, Record
+from audit.checkpoints import Checkpoint
 from audit.store import Database
 
 #: How far around a mismatching record to look for the position it was moved from.
@@ -42,6 +43,8 @@ class Report:
     head_hash: str | None = None
     damage: list[Damage] = field(default_factory=list)
     truncated_damage: bool = False
+    tree_size: int = 0
+    tree_root: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -58,15 +61,81 @@ class Report:
         return json.dumps(d, ensure_ascii=False, indent=2)
 
 
+class Frontier:
+    """The RFC 9162 tree of the links walked so far, in O(log n) memory: the roots of its perfect
+    subtrees, largest first."""
+
+    def __init__(self, nodes: Sequence[tuple[int, bytes]] = (), size: int = 0) -> None:
+        self.nodes = list(nodes)  # (level, hash)
+        self.size = size
+
+    def append(self, record_hash: bytes) -> None:
+        level, h = 0, merkle.leaf_hash(record_hash)
+        while self.nodes and self.nodes[-1][0] == level:
+            h = merkle.node_hash(self.nodes.pop()[1], h)
+            level += 1
+        self.nodes.append((level, h))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.nodes:
+            return merkle.EMPTY_ROOT
+        h = self.nodes[-1][1]
+        for _, left in reversed(self.nodes[:-1]):
+            h = merkle.node_hash(left, h)
+        return h
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where an incremental verification starts: after ``position``, whose record hash is
+    ``previous_hash``, with the tree of the records up to it."""
+
+    position: int
+    previous_hash: bytes
+    frontier: Frontier
+
+
+class UntrustedStart(Exception):
+    """The stored tree does not match the checkpoint an incremental verification starts from."""
+
+
+def start_at(db: Database, checkpoint: Checkpoint) -> Start:
+    """The point after a checkpoint the auditor already trusts, authenticated against its signed
+    root: the record hash of its last leaf (by inclusion proof) and the tree's frontier."""
+    from audit import tree
+
+    tree.integrate(db)
+    if checkpoint.size == 0:
+        return Start(0, GENESIS, Frontier())
+    try:
+        position = tree.position_of_leaf(db, checkpoint.size - 1)
+        proof = tree.inclusion_proof(db, position, checkpoint.size)
+        frontier = Frontier(tree.frontier_at(db, checkpoint.size), checkpoint.size)
+    except (KeyError, ValueError) as e:
+        raise UntrustedStart(f"the ledger no longer holds the tree of the checkpoint: {e}") from e
+    if not merkle.verify_inclusion(proof.leaf_hash, proof.leaf_index, checkpoint.size, proof.proof,
+                                   checkpoint.root) or frontier.root() != checkpoint.root:
+        raise UntrustedStart(f"the stored tree of size {checkpoint.size} does not match the signed "
+                             "root: the ledger was rewritten; run a full verification")
+    return Start(position, proof.record_hash, frontier)
+
+
 def verify_chain(db: Database, *, progress: Callable[[int], None] | None = None,
-                 max_damage: int = 100, batch: int = ledger.BATCH) -> Report:
-    """Walk the whole ledger from genesis; report every damaged position (up to ``max_damage``)."""
+                 max_damage: int = 100, batch: int = ledger.BATCH,
+                 checkpoints: Sequence[Checkpoint] = (), start: Start | None = None) -> Report:
+    """Walk the ledger from genesis (or from ``start``); report every damaged position (up to
+    ``max_damage``). The Merkle root of the records walked is compared with every checkpoint's
+    signed root at its size: a ledger rewritten with freshly computed links, or cut short, is
+    named too."""
     report = Report(database=db.display())
-    expected_prev = GENESIS
+    expected_prev = GENESIS if start is None else start.previous_hash
+    frontier = Frontier() if start is None else start.frontier
+    due = sorted((c for c in checkpoints if c.size > frontier.size), key=lambda c: c.size)
     previous_good: Link | None = None  # the link before the last one, to spot an insertion
     last_link: Link | None = None
     window: deque[ledger.Row] = deque(maxlen=REORDER_WINDOW)  # recent rows, to spot a swap
-    stream = _lookahead(ledger.rows(db, batch))
+    stream = _lookahead(ledger.rows(db, batch, after=0 if start is None else start.position))
 
     def damaged(position: int, kind: str, detail: str) -> None:
         if len(report.damage) < max_damage:
@@ -110,10 +179,21 @@ def verify_chain(db: Database, *, progress: Callable[[int], None] | None = None,
         previous_good = last_link
         last_link = link
         expected_prev = link.hash
+        frontier.append(link.hash)
+        while due and due[0].size == frontier.size:
+            signed = due.pop(0)
+            if frontier.root() != signed.root:
+                damaged(row.position, "rewritten", f"the first {signed.size} records do not hash to "
+                        f"the root signed in the checkpoint of size {signed.size}: the ledger was "
+                        "rewritten at or before this position")
         report.records += 1
         report.head_position, report.head_hash = link.position, link.hash.hex()
         if progress is not None:
             progress(report.records)
+    for signed in due:
+        damaged(report.head_position or 0, "truncated", f"the ledger has {frontier.size} records; "
+                f"a signed checkpoint holds {signed.size}: records after this position were removed")
+    report.tree_size, report.tree_root = frontier.size, frontier.root().hex()
     return report
 
 

@@ -43,6 +43,9 @@ class RegistryProjection(Projection[Any]):
         return self._folder
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        if not isinstance(domain_event, Consortium.Event):
+            self.view.apply([], tracking)  # another aggregate's record: only the position moves
+            return
         self._folder.fold(domain_event, tracking.notification_id, self.view)
         self.view.apply([self._folder.document(domain_event.originator_id)], tracking)
 
@@ -156,6 +159,8 @@ def catch_up(registry: Registry, view: RegistryViewSQL, *, batch: int = REBUILD_
         dirty: dict[UUID, None] = {}
         for n in notifications:
             event = registry.mapper.to_domain_event(n)
+            if not isinstance(event, Consortium.Event):
+                continue
             folder.fold(event, n.id, view)
             dirty[event.originator_id] = None
         position = notifications[-1].id

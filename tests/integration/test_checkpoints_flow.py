@@ -1,0 +1,146 @@
+"""Signed checkpoints held by auditors close what the chain alone cannot show: a cut-off tail,
+a ledger rewritten with freshly computed links, and checkpoints signed by unknown or revoked
+keys. Keys are ledger events; private keys are files outside the database."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.cli import main as cli
+from api.demo import record_demo
+from audit import checkpoints as cp
+from audit import tree
+from audit.chain import chain
+from audit.ledger import rows
+from audit.store import open_registry, parse_database_url
+from audit.verify import verify_chain
+from tests.factories import NANJING, TODAY, lead_qualification, unit
+from tests.integration.tamper import Tamperer
+
+
+def run(*argv: str) -> tuple[int, Any]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli(list(argv))
+    text = out.getvalue()
+    try:
+        return code, json.loads(text)
+    except json.JSONDecodeError:
+        return code, text
+
+
+@pytest.fixture
+def signed(database_url: str, tmp_path: Path) -> tuple[str, Path, Path]:
+    """A demo ledger with a signing key in its keyring and a checkpoint file an auditor keeps."""
+    reg = open_registry(database_url, clock=lambda: TODAY)
+    record_demo(reg)
+    reg.close()
+    key = tmp_path / "keys" / "ledger.pem"
+    key.parent.mkdir(mode=0o700)
+    code, vkey = run("keys", "signing", "create", "--out", str(key), "--database", database_url)
+    assert code == 0
+    (tmp_path / "vkey.txt").write_text(vkey.strip())
+    code, note = run("checkpoint", "--key", str(key), "--database", database_url)
+    assert code == 0 and note.splitlines()[1] == "46"  # 44 demo records + the keyring's 2
+    held = tmp_path / "checkpoint.txt"
+    held.write_text(note, encoding="utf-8")
+    return database_url, key, held
+
+
+def test_an_intact_ledger_matches_the_checkpoint_the_auditor_holds(signed: Any) -> None:
+    url, _, held = signed
+    code, report = run("verify", "--database", url, "--checkpoint", str(held), "--json")
+    assert code == 0 and report["ok"], report
+    assert report["tree_size"] == 46
+
+
+def test_a_cut_off_tail_is_named_as_truncated(signed: Any) -> None:
+    url, _, held = signed
+    t = Tamperer(url)
+    for position in (46, 45, 44):  # the tail, keyring records included
+        t.delete_event(position, with_link=True)
+    assert verify_chain(parse_database_url(url)).ok  # the chain alone cannot see it
+    vkey = (held.parent / "vkey.txt").read_text()  # the auditor trusts the published key
+    code, report = run("verify", "--database", url, "--checkpoint", str(held), "--key", vkey,
+                       "--json")
+    assert code == 1
+    assert report["first"]["kind"] == "truncated" and report["first"]["position"] == 43
+
+
+def test_a_ledger_rewritten_with_recomputed_links_fails_the_checkpoint(signed: Any) -> None:
+    url, _, held = signed
+    db = parse_database_url(url)
+    t = Tamperer(url)
+    t.edit_state(2, "东南大学".encode(), "西南大学".encode())
+    # The forger recomputes every link from position 2 on, as if written so from the start.
+    records = [r.record for r in rows(db) if r.position >= 2 and r.record is not None]
+    previous = bytes(t.link_row(1)[2])
+    for link in chain(records, previous):
+        t.execute(f"UPDATE {t.lk} SET prev_hash = ?, hash = ? WHERE position = ?",
+                  (link.previous_hash, link.hash, link.position), triggers_off=True)
+    assert verify_chain(db).ok  # a consistent rewrite passes the chain walk …
+    code, report = run("verify", "--database", url, "--checkpoint", str(held), "--json")
+    assert code == 1  # … but not the checkpoint signed before it
+    assert report["first"]["kind"] == "rewritten" and report["first"]["position"] == 46
+
+
+def test_checkpoints_signed_by_an_unknown_or_revoked_key_are_refused(signed: Any,
+                                                                      tmp_path: Path) -> None:
+    url, key, _ = signed
+    db = parse_database_url(url)
+    size = tree.integrate(db)
+    origin = Path(signed[2]).read_text().splitlines()[0]
+    head = cp.Checkpoint(origin, *tree.tree_head(db, size), time=datetime(2026, 11, 25, tzinfo=UTC))
+    stranger_pem, _ = cp.generate_key(head.origin)
+    forged = tmp_path / "forged.txt"
+    forged.write_text(cp.sign(head, cp.signer_from_pem(stranger_pem, head.origin)))
+    code, report = run("verify", "--database", url, "--checkpoint", str(forged), "--json")
+    assert code == 1 and "UnknownKey" in report["checkpoint_problems"][0]
+
+    key_id = f"{cp.load_signer(key, head.origin).key_id:08x}"
+    assert run("keys", "signing", "revoke", key_id, "--reason", "泄露", "--database", url)[0] == 0
+    reg = open_registry(url, clock=lambda: TODAY)
+    reg.select_lead(name="撤销后联合体", city="nanjing", lead=unit(),
+                    qualification=lead_qualification(), fields=["quantum"], actor=NANJING,
+                    effective_date=date(2024, 1, 1))
+    reg.close()
+    later = tree.integrate(db)
+    late_head = cp.Checkpoint(head.origin, *tree.tree_head(db, later), time=head.time)
+    late = tmp_path / "late.txt"
+    late.write_text(cp.sign(late_head, cp.load_signer(key, head.origin)))
+    code, report = run("verify", "--database", url, "--checkpoint", str(late), "--json")
+    assert code == 1 and "RevokedKey" in report["checkpoint_problems"][0]
+    assert run("checkpoint", "--key", str(key), "--database", url)[0] == 2  # refused to sign
+
+
+def test_incremental_verification_rehashes_only_records_after_the_checkpoint(signed: Any) -> None:
+    url, _, held = signed
+    reg = open_registry(url, clock=lambda: TODAY)
+    cid = reg.select_lead(name="增量联合体", city="nanjing", lead=unit(),
+                          qualification=lead_qualification(), fields=["quantum"], actor=NANJING,
+                          effective_date=date(2024, 1, 1))["consortium_id"]
+    for _ in range(4):
+        reg.admit_member(cid, unit(), actor=NANJING, effective_date=date(2024, 1, 2))
+    reg.close()
+    code, report = run("verify", "--database", url, "--checkpoint", str(held),
+                       "--from-checkpoint", "--json")
+    assert code == 0, report
+    assert report["incremental_from"] == 46 and report["records"] == 5
+    Tamperer(url).edit_state(49, b'"effective_date"', b'"effective_date" ')
+    code, report = run("verify", "--database", url, "--checkpoint", str(held),
+                       "--from-checkpoint", "--json")
+    assert code == 1 and report["first"]["position"] == 49
+
+
+def test_a_key_file_others_can_read_is_refused(signed: Any) -> None:
+    url, key, _ = signed
+    os.chmod(key, 0o644)
+    assert run("checkpoint", "--key", str(key), "--database", url)[0] == 2

@@ -9,7 +9,10 @@ Kinds of damage, by position p (``H`` = the hash of the last good link before p)
 * ``inserted``   — p has a record but no link, or p's self-consistent link follows ``H`` while the
   next link skips over p (a forged record with a forged link);
 * ``reordered``  — the record at p hashes to the link of another position q (rows swapped);
-* ``broken-link`` — the record is intact but its link's previous hash was edited.
+* ``broken-link`` — the record is intact but its link's previous hash was edited;
+* ``rewritten``  — the Merkle root of the first n records differs from the root a checkpoint signed
+  for size n (a ledger rewritten with freshly computed links passes the chain walk, not this);
+* ``truncated``  — the ledger holds fewer records than a signed checkpoint.
 """
 
 from __future__ import annotations

@@ -43,27 +43,13 @@ def _progress_bar(total: int) -> Callable[[int], None] | None:
 
 
 def _checkpoints_for(args: argparse.Namespace, db: Any) -> tuple[list[Any], list[str]]:
-    """The checkpoints to hold the ledger to: the auditor's files and those the registry stored,
-    each verified against the ledger's keyring and the keys given with --key. Returns the
-    verified checkpoints (files last) and the problems found with them."""
     from pathlib import Path
 
-    from audit import checkpoints as cp
-    from audit.signing import key_validities, stored_checkpoints
+    from audit.signing import verified_checkpoints
 
-    known = key_validities(db)
-    for vkey in args.key or ():
-        known.append(cp.KeyValidity.from_vkey(vkey))
-    notes = [(f"stored checkpoint of size {s.size}", s.note) for s in stored_checkpoints(db)]
-    notes += [(f"checkpoint file {f}", Path(f).read_text(encoding="utf-8"))
-              for f in args.checkpoint or ()]
-    verified, problems = [], []
-    for label, note in notes:
-        try:
-            verified.append(cp.verify(note, known))
-        except cp.CheckpointError as e:
-            problems.append(f"{label}: {type(e).__name__}: {e}")
-    return verified, problems
+    notes = [(f"checkpoint file {f}", Path(f).read_text(encoding="utf-8"))
+             for f in args.checkpoint or ()]
+    return verified_checkpoints(db, notes=notes, trusted_vkeys=list(args.key or ()))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,6 +139,22 @@ def stored_checkpoints(db: Database) -> list[Stored]:
     with tree.connect(db, write=False) as c:
         rows = c.all(f"SELECT size, signed_at, note FROM {_table(db)} ORDER BY size, signed_at")
     return [Stored(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def verified_checkpoints(db: Database, *, notes: Sequence[tuple[str, str]] = (),
+                         trusted_vkeys: Sequence[str] = ()) -> tuple[list[cp.Checkpoint], list[str]]:
+    """The checkpoints to hold the ledger to: those the registry stored and the given ``notes``
+    (label, text) — each verified against the ledger's keyring and the trusted vkeys. Returns
+    the verified checkpoints (the given notes last) and the problems found with the others."""
+    known = key_validities(db) + [cp.KeyValidity.from_vkey(v) for v in trusted_vkeys]
+    candidates = [(f"stored checkpoint of size {s.size}", s.note) for s in stored_checkpoints(db)]
+    verified, problems = [], []
+    for label, note in [*candidates, *notes]:
+        try:
+            verified.append(cp.verify(note, known))
+        except cp.CheckpointError as e:
+            problems.append(f"{label}: {type(e).__name__}: {e}")
+    return verified, problems
 
 
 def sign_checkpoint(db: Database, path: Path, *, name: str | None = None,

@@ -124,3 +124,21 @@ def test_filters_and_cursor_pagination(database_url: str) -> None:
     assert [d["city"] for d in view.list_consortia(uscc=member)[0]] == ["suzhou"]
     with pytest.raises(ValueError):
         view.list_consortia(cursor="not-a-cursor")
+
+
+def test_records_of_other_aggregates_move_the_position_but_not_the_views(
+        database_url: str, tmp_path: Any) -> None:
+    from audit import signing
+
+    reg = open_registry(database_url, clock=lambda: TODAY)
+    record_demo(reg)
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    signing.create_signing_key(reg, keys / "ledger.pem")  # keyring records in the same chain
+    head = reg.recorder.max_notification_id()
+    with RegistryProjectionRunner(database_url) as runner:
+        runner.wait(head, timeout=30)
+        incremental = snapshot(runner.registry_view)
+    assert len(incremental["docs"]) == 4
+    assert rebuild(database_url) == head
+    assert snapshot(open_view(database_url)) == incremental

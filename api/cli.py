@@ -258,10 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     k.add_argument("key_id")
     k.set_defaults(func=cmd_keys_revoke)
     from api.cli_audit import register as register_audit
-    from api.cli_audit import register_signing
+    from api.cli_audit import register_export, register_signing
 
     register_signing(keys)
     register_audit(sub)
+    register_export(sub)
     k = keys.add_parser("list", help="list keys (never their hashes)")
     k.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
     k.set_defaults(func=cmd_keys_list)

@@ -113,3 +113,29 @@ def register(sub: Any) -> None:
     p.add_argument("--name", default=None, help="key name (default: the log origin)")
     p.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_checkpoint)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from audit import signing, tree
+    from audit.export import ExportError, export_bundle
+
+    db = parse_database_url(args.database)
+    tree.integrate(db)
+    notes = [s.note for s in signing.stored_checkpoints(db)]
+    try:
+        written = export_bundle(db, Path(args.out), origin=signing.origin(), checkpoints=notes,
+                                keys=signing.key_validities(db))
+    except (ExportError, FileExistsError, IsADirectoryError) as e:
+        print(f"consortia export: {e}", file=sys.stderr)
+        return 2
+    print(f"{written} records and {len(notes)} checkpoints written to {args.out}; verify it "
+          f"anywhere with: python audit/offline.py {args.out} --key <published vkey>",
+          file=sys.stderr)
+    return 0
+
+
+def register_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="a self-contained evidence bundle for offline verification")
+    p.add_argument("--out", required=True, help="the bundle file to write (must not exist)")
+    p.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_export)

@@ -144,3 +144,20 @@ def test_a_key_file_others_can_read_is_refused(signed: Any) -> None:
     url, key, _ = signed
     os.chmod(key, 0o644)
     assert run("checkpoint", "--key", str(key), "--database", url)[0] == 2
+
+
+def test_consortia_export_writes_a_bundle_the_offline_verifier_accepts(signed: Any,
+                                                                       tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url, _, held = signed
+    bundle = tmp_path / "evidence.json"
+    assert run("export", "--out", str(bundle), "--database", url)[0] == 0
+    assert run("export", "--out", str(bundle), "--database", url)[0] == 2  # never overwritten
+    vkey = (held.parent / "vkey.txt").read_text()
+    offline = Path(__file__).resolve().parents[2] / "audit" / "offline.py"
+    done = subprocess.run([sys.executable, str(offline), str(bundle), "--key", vkey],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "46 record(s)" in done.stdout

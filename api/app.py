@@ -8,6 +8,7 @@ detail or raising when the service is not ready (the projection's lag is meant t
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from api.deps import API_V1
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware
 from api.problems import PROBLEM_MEDIA_TYPE, ApiProblem
+from api.routes_audit import router as audit_router
 from api.routes_lifecycle import router as lifecycle_router
 from api.routes_read import router as read_router
 from api.sqlstore import open_sql
@@ -44,7 +46,7 @@ every lifecycle change is an event in a hash-chained, append-only ledger.
 """
 
 #: The routers of /api/v1 (the read routes join them here).
-ROUTERS: list[APIRouter] = [lifecycle_router, read_router]
+ROUTERS: list[APIRouter] = [lifecycle_router, read_router, audit_router]
 
 #: A readiness check returns a JSON-safe detail, or raises when the service is not ready.
 ReadinessCheck = Callable[[], Any]
@@ -182,17 +184,32 @@ def readyz(request: Request) -> JSONResponse:
         headers={"Retry-After": "5"}, checks=checks))
 
 
+_FASTAPI_422 = {"$ref": "#/components/schemas/HTTPValidationError"}
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's schema, with every 4xx/5xx answer declared as ``application/problem+json``."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes)
+    problem = {"$ref": "#/components/schemas/Problem"}
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
             for code, answer in operation.get("responses", {}).items():
                 content = answer.get("content", {})
-                if code[:1] in "45" and "application/json" in content:
-                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+                if code[:1] not in "45" or not content:
+                    continue
+                # Declared under the route's own media type (JSON, or text for a plain-text
+                # route), an error still leaves the app as problem+json.
+                media = content.get("application/json") or next(iter(content.values()))
+                content.clear()
+                content[PROBLEM_MEDIA_TYPE] = media
+                if media.get("schema") == _FASTAPI_422:  # FastAPI's own 422 where none is declared
+                    media["schema"] = problem
+    components = schema.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" in components and _FASTAPI_422["$ref"] not in json.dumps(schema):
+        components.pop("HTTPValidationError")
+        components.pop("ValidationError", None)
     app.openapi_schema = schema
     return schema

@@ -44,6 +44,7 @@ HTTP_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "bad-request": (400, "请求格式错误", "Bad request"),
     "invalid-if-match": (400, "If-Match 格式错误", "Malformed If-Match header"),
     "invalid-idempotency-key": (400, "幂等键格式错误", "Malformed Idempotency-Key header"),
+    "position-not-written": (400, "账本中尚无该位置", "No such ledger position has been written"),
     "unauthenticated": (401, "需要有效的访问密钥", "A valid API key is required"),
     "read-only-role": (403, "当前角色仅可查询，不能登记", "This role may read but not record"),
     "forbidden": (403, "无权访问", "Forbidden"),
@@ -263,7 +264,8 @@ def install(app: FastAPI) -> None:
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for these statuses, each a ``Problem``."""
     described = {
-        400: "请求头格式错误 / malformed header",
+        400: "请求头格式错误，或游标、账本位置无效 / malformed header, or an unknown cursor or "
+             "ledger position",
         401: "缺少、未知或已吊销的访问密钥 / missing, unknown or revoked API key",
         403: "角色或辖区无权办理 / the role or jurisdiction may not",
         404: "创新联合体不存在 / no such consortium",

@@ -68,13 +68,25 @@ def get_view(request: Request) -> RegistryViewSQL:
 
 
 ViewDep = Annotated[RegistryViewSQL, Depends(get_view)]
+#: Reads that also answer anonymous callers (with less): the API key is optional in OpenAPI terms.
+OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}  # appended to FastAPI's [{"ApiKey": []}]
 MinPosition = Annotated[int | None, Query(
     ge=0, description="等待视图处理到该账本位置（写入返回的 position）/ wait until the view has "
                       "applied this ledger position (the `position` a write returned)")]
 
 
 def _caught_up(request: Request, view: RegistryViewSQL, min_position: int | None) -> int:
-    app_name = request.app.state.registry.name
+    registry = request.app.state.registry
+    app_name = registry.name
+    if min_position is not None and view.position(app_name) < min_position:
+        # A write answers only once committed, so a position beyond the ledger's head was never
+        # handed out: waiting for it cannot succeed, and it is the caller's error, not ours.
+        head = registry.recorder.max_notification_id() or 0
+        if min_position > head:
+            raise ApiProblem("position-not-written", f"账本中尚无位置{min_position}（当前最新为{head}）/ "
+                             f"the ledger has no position {min_position} (its head is {head})",
+                             field="min_position", min_position=min_position,
+                             head_position=head)
     if not view.wait_for(app_name, min_position, READ_WAIT_SECONDS):
         raise ApiProblem("view-behind", f"视图尚未处理到位置{min_position} / the view has not yet "
                          f"reached position {min_position}", status=503,
@@ -88,7 +100,7 @@ def _require_reader(principal: Any) -> None:
                          headers={"WWW-Authenticate": 'Bearer realm="consortia"'})
 
 
-@router.get("/consortia", response_model=Page,
+@router.get("/consortia", response_model=Page, openapi_extra=OPTIONAL_AUTH,
             responses=problem_responses(400, 401, 422, 503),
             summary="创新联合体名录 / The registry list")
 def list_consortia(
@@ -118,7 +130,7 @@ def list_consortia(
 
 
 @router.get("/consortia/{consortium_id}", response_model=dict[str, Any],
-            responses=problem_responses(401, 404, 422, 503),
+            openapi_extra=OPTIONAL_AUTH, responses=problem_responses(400, 401, 404, 422, 503),
             summary="一个创新联合体的当前状态 / One consortium, current state")
 def get_consortium(request: Request, response: Response, consortium_id: UUID, view: ViewDep,
                    principal: PrincipalDep, min_position: MinPosition = None) -> dict[str, Any]:
@@ -148,7 +160,8 @@ def get_history(request: Request, consortium_id: UUID, principal: PrincipalDep) 
                    events=[HistoryEntry(**e) for e in events])
 
 
-@router.get("/statistics", response_model=dict[str, Any], responses=problem_responses(503),
+@router.get("/statistics", response_model=dict[str, Any],
+            responses=problem_responses(400, 422, 503),
             summary="统计 / Statistics")
 def get_statistics(request: Request, view: ViewDep,
                    min_position: MinPosition = None) -> dict[str, Any]:
@@ -158,7 +171,7 @@ def get_statistics(request: Request, view: ViewDep,
 
 
 @router.get("/annual-reports", response_model=list[ReportStatus],
-            responses=problem_responses(401, 422, 503),
+            responses=problem_responses(400, 401, 422, 503),
             summary="年度报告报送情况 / Annual-report status")
 def get_annual_reports(
     request: Request, view: ViewDep, principal: PrincipalDep,

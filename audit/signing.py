@@ -96,7 +96,14 @@ def _table(db: Database) -> str:
     return f"{db.events_table}_checkpoints"
 
 
+_created: set[str] = set()
+
+
 def _create_table(db: Database) -> None:
+    """Create the checkpoints table once per process and database."""
+    key = db.path if db.backend == "sqlite" else db.conninfo()
+    if key in _created:
+        return
     t = _table(db)
     statements = [f"CREATE TABLE IF NOT EXISTS {t} (note_sha256 TEXT PRIMARY KEY, size BIGINT NOT "
                   f"NULL, signed_at TEXT NOT NULL, note TEXT NOT NULL)"]
@@ -112,6 +119,7 @@ def _create_table(db: Database) -> None:
     with tree.connect(db, write=False) as c:
         for s in statements:
             c.all(s)
+    _created.add(key)
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,9 @@ def store_checkpoint(db: Database, note: str) -> Stored:
     checkpoint, _ = cp.parse(note)
     digest = hashlib.sha256(note.encode()).hexdigest()
     signed_at = checkpoint.time.isoformat()
-    with tree.connect(db, write=False) as c:
+    # A writing transaction from the start: on SQLite a read that turns into a write fails at
+    # once (no waiting) when another connection wrote in between.
+    with tree.connect(db, write=True) as c:
         if not c.all(f"SELECT 1 FROM {_table(db)} WHERE note_sha256 = ?", (digest,)):
             c.all(f"INSERT INTO {_table(db)} (note_sha256, size, signed_at, note) "
                   "VALUES (?, ?, ?, ?)", (digest, checkpoint.size, signed_at, note))

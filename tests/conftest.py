@@ -55,6 +55,13 @@ def _with_dbname(url: str, dbname: str) -> str:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, uniquely named PostgreSQL database, dropped after the test."""
+    yield from fresh_postgres_database()
+
+
+def fresh_postgres_database() -> Iterator[str]:
+    """The URL of a fresh, uniquely named PostgreSQL database, dropped when the generator ends
+    (for fixtures of any scope); skips, or fails under CONSORTIA_REQUIRE_POSTGRES=1, without a
+    server."""
     reason = postgres_unavailable()
     if reason:
         if _require_postgres():

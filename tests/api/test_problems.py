@@ -189,8 +189,8 @@ def test_openapi_declares_problem_responses_and_examples(sqlite_api: Api) -> Non
     assert "Problem" in schema["components"]["schemas"]
     for path, item in schema["paths"].items():
         operation = item.get("post")
-        if operation is None:
-            continue
+        if operation is None or not path.startswith("/api/v1/consortia"):
+            continue  # the lifecycle commands (the audit routes are checked on their own)
         expected = {"401", "403", "409", "413", "422", "503"}
         if path != "/api/v1/consortia":
             expected |= {"404", "412", "428"}

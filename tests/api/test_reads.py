@@ -4,11 +4,12 @@ ledger history, statistics and annual-report status — with read-your-writes.""
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from typing import Any
 
 from audit.chain import GENESIS
 from tests.api import payloads as p
-from tests.api.conftest import PREFIX, Api, assert_problem
+from tests.api.conftest import PREFIX, Api, assert_problem, make_api
 
 
 def formed_and_listed(api: Api) -> tuple[str, int, dict[str, Any]]:
@@ -125,13 +126,26 @@ def test_statistics_and_overdue_annual_reports(api: Api) -> None:
     assert_problem(api.client.get(f"{PREFIX}/annual-reports"), 401)
 
 
-def test_a_read_waiting_for_a_position_never_written_answers_503(api: Api, monkeypatch: Any) -> None:
+def test_a_read_waiting_for_a_position_never_written_is_refused_at_once(api: Api) -> None:
+    head = api.post("/consortia", p.start(), who="nanjing").json()["position"]
+    for path in ("/consortia", "/statistics", "/annual-reports"):
+        r = api.client.get(f"{PREFIX}{path}", params={"min_position": 10_000},
+                           headers=api.headers("province"))
+        body = assert_problem(r, 400, "position-not-written")
+        assert body["min_position"] == 10_000 and body["head_position"] == head
+
+
+def test_a_read_waiting_for_a_position_not_yet_applied_answers_503(database_url: str,
+                                                                    monkeypatch: Any) -> None:
     from api import routes_read
 
+    monkeypatch.setenv("CONSORTIA_EMBEDDED_PROJECTION", "0")  # nothing applies the write
     monkeypatch.setattr(routes_read, "READ_WAIT_SECONDS", 0.2)
-    r = api.client.get(f"{PREFIX}/consortia", params={"min_position": 10_000})
-    body = assert_problem(r, 503, "view-behind")
-    assert r.headers["retry-after"] == "1" and body["min_position"] == 10_000
+    with contextmanager(make_api)(database_url) as api:
+        position = api.post("/consortia", p.start(), who="nanjing").json()["position"]
+        r = api.client.get(f"{PREFIX}/consortia", params={"min_position": position})
+        body = assert_problem(r, 503, "view-behind")
+        assert r.headers["retry-after"] == "1" and body["min_position"] == position
 
 
 def test_readiness_reports_the_projection_lag(api: Api) -> None:

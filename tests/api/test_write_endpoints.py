@@ -76,7 +76,8 @@ def _forming_with_a_member(api: Api) -> p.Journey:
 
 def test_the_table_covers_every_write_route(sqlite_api: Api) -> None:
     schema = sqlite_api.client.get("/api/v1/openapi.json").json()
-    posts = {path for path, item in schema["paths"].items() if "post" in item}
+    posts = {path for path, item in schema["paths"].items()
+             if "post" in item and path.startswith("/api/v1/consortia")}
     assert len(posts) == len(ENDPOINTS) == 20
 
 

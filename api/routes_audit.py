@@ -187,3 +187,28 @@ def get_verification(job_id: str, _: AuditorDep) -> VerificationOut:
     if job is None:
         raise ApiProblem("not-found", f"没有校验任务{job_id} / no verification {job_id}")
     return job
+
+
+@router.get("/records/{position}/proof-bundle", response_model=dict[str, Any],
+            responses=problem_responses(401, 403, 404, 422),
+            summary="单条记录的证明包 / A record with its proof bundle")
+def record_proof(request: Request, _: AuditorDep, position: int) -> dict[str, Any]:
+    """The record at ``position`` (its exact stored bytes), its inclusion proof in the tree of
+    the latest signed checkpoint, that checkpoint and the keyring's keys — what an auditor
+    attaches to a finding; verify it anywhere with ``python audit/offline.py FILE``."""
+    from audit.export import record_proof_bundle
+
+    db = _db(request)
+    tree.integrate(db)
+    stored = signing.stored_checkpoints(db)
+    if not stored:
+        raise ApiProblem("not-found", "尚无已签名的检查点 / no checkpoint has been signed yet")
+    try:
+        return record_proof_bundle(db, position, checkpoint_note=stored[-1].note,
+                                   keys=signing.key_validities(db))
+    except LookupError:
+        raise ApiProblem("not-found", f"账本中没有位置{position} / no record at position "
+                         f"{position}") from None
+    except ValueError:
+        raise ApiProblem("not-found", f"位置{position}晚于最新检查点 / position {position} is "
+                         "after the latest checkpoint: sign a new one first") from None

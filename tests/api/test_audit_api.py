@@ -80,3 +80,26 @@ def _start() -> dict[str, object]:
     from tests.api import payloads as p
 
     return p.start(lead=p.unit("enterprise", "审计测试企业"))
+
+
+def test_a_record_proof_bundle_downloads_and_verifies_offline(api: Api, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    record_demo(api.registry)
+    assert_problem(api.client.get(f"{PREFIX}/audit/records/3/proof-bundle",
+                                  headers=api.headers("auditor")), 404)  # nothing signed yet
+    sign_head(api, tmp_path / "keys")
+    r = api.client.get(f"{PREFIX}/audit/records/3/proof-bundle", headers=api.headers("auditor"))
+    assert r.status_code == 200, r.text
+    bundle = tmp_path / "finding.json"
+    bundle.write_text(json.dumps(r.json()), encoding="utf-8")
+    offline = Path(__file__).resolve().parents[2] / "audit" / "offline.py"
+    done = subprocess.run([sys.executable, str(offline), str(bundle)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_problem(api.client.get(f"{PREFIX}/audit/records/99999/proof-bundle",
+                                  headers=api.headers("auditor")), 404)
+    assert_problem(api.client.get(f"{PREFIX}/audit/records/3/proof-bundle",
+                                  headers=api.headers("nanjing")), 403)

@@ -725,7 +725,12 @@ def write_private_key(path: Path | str, pem: bytes) -> None:
         os.link(tmp, path)  # atomic, and fails with FileExistsError if the name was taken meanwhile
     finally:
         os.unlink(tmp)
-    with contextlib.suppress(OSError):  # make the new name durable where directories can be synced
+    sync_directory(directory)
+
+
+def sync_directory(directory: str | os.PathLike[str]) -> None:
+    """Make a new name in ``directory`` durable, where directories can be synced."""
+    with contextlib.suppress(OSError):
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from audit import ledger, tree
 from audit.chain import canonical_id
-from audit.checkpoints import Checkpoint, KeyValidity, MalformedCheckpoint, valid_name
+from audit.checkpoints import Checkpoint, KeyValidity, MalformedCheckpoint, sync_directory, valid_name
 from audit.checkpoints import parse as parse_note
 from audit.store import Database, parse_database_url, sqlite_connect
 
@@ -188,12 +188,7 @@ def export_bundle(db: Database | str, out_path: str | os.PathLike[str], *, origi
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    with contextlib.suppress(OSError):  # make the new name durable where directories can be synced
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    sync_directory(directory)
     return count
 
 

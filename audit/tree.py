@@ -14,6 +14,9 @@ Tables (append-only, like the ledger):
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,31 +33,68 @@ def _names(db: Database) -> tuple[str, str, str]:
     return db.links_table, f"{db.events_table}_merkle_leaves", f"{db.events_table}_merkle_nodes"
 
 
-@contextmanager
-def connect(db: Database, *, write: bool) -> Iterator[Any]:
-    """A connection in a transaction; ``write`` takes the integrator's lock first."""
-    _, leaves, _ = _names(db)
+#: Readers keep a few connections per thread (LRU): a proof is then one query, not a connect.
+_KEPT_PER_THREAD = 4
+_kept = threading.local()
+
+
+def _open(db: Database) -> Any:
     if db.backend == "sqlite":
         conn = sqlite_connect(db, readonly=False)
         conn.isolation_level = None
-        try:
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield _Sqlite(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            conn.close()
-        return
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
     import psycopg
 
-    with psycopg.connect(db.conninfo()) as pg, pg.transaction():
+    return psycopg.connect(db.conninfo(), autocommit=True)
+
+
+def _reader(db: Database) -> Any:
+    kept: OrderedDict[str, Any] = getattr(_kept, "conns", None) or OrderedDict()
+    _kept.conns = kept
+    key = db.path if db.backend == "sqlite" else db.conninfo()
+    conn = kept.pop(key, None)
+    if conn is None or getattr(conn, "closed", False):
+        conn = _open(db)
+    kept[key] = conn
+    while len(kept) > _KEPT_PER_THREAD:
+        with contextlib.suppress(Exception):
+            kept.popitem(last=False)[1].close()
+    return conn
+
+
+def _forget(db: Database, conn: Any) -> None:
+    kept = getattr(_kept, "conns", {})
+    kept.pop(db.path if db.backend == "sqlite" else db.conninfo(), None)
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+@contextmanager
+def connect(db: Database, *, write: bool) -> Iterator[Any]:
+    """A connection in a transaction; ``write`` takes the integrator's lock first (on a fresh
+    connection); readers reuse this thread's kept connection."""
+    _, leaves, _ = _names(db)
+    conn = _reader(db) if not write else _open(db)
+    wrapper = _Sqlite(conn) if db.backend == "sqlite" else _Postgres(conn)
+    try:
+        conn.execute("BEGIN IMMEDIATE" if write and db.backend == "sqlite" else "BEGIN")
+        if write and db.backend != "sqlite":
+            conn.execute(f"LOCK TABLE {leaves} IN EXCLUSIVE MODE")
+        try:
+            yield wrapper
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            raise
+    except BaseException:
+        if not write:
+            _forget(db, conn)  # a broken or dropped connection is not kept
+        raise
+    finally:
         if write:
-            pg.execute(f"LOCK TABLE {leaves} IN EXCLUSIVE MODE")
-        yield _Postgres(pg)
+            conn.close()
 
 
 class _Sqlite:
@@ -142,11 +182,12 @@ class _StoredNodes:
         found = {k: self.added[k] for k in keys if k in self.added}
         wanted = [k for k in keys if k not in found]
         if wanted:
-            pairs = ", ".join(["(?, ?)"] * len(wanted))
+            # OR of point lookups: both backends answer it from the primary key (SQLite does not
+            # for a row-value IN list).
+            pairs = " OR ".join(["(level = ? AND idx = ?)"] * len(wanted))
             params = [v for k in wanted for v in k]
             for level, idx, h in self.c.all(
-                    f"SELECT level, idx, hash FROM {self.table} WHERE (level, idx) IN ({pairs})",
-                    params):
+                    f"SELECT level, idx, hash FROM {self.table} WHERE {pairs}", params):
                 found[(int(level), int(idx))] = self.added[(int(level), int(idx))] = bytes(h)
         missing = [k for k in keys if k not in found]
         if missing:

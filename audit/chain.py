@@ -18,6 +18,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from uuid import UUID
 
 TAG = b"jiangsu-consortia-ledger/v1\x00"
@@ -30,6 +31,11 @@ def canonical_id(originator_id: UUID | str) -> str:
     """UUIDs in their canonical lowercase hyphenated form; anything else as given."""
     if isinstance(originator_id, UUID):
         return str(originator_id)
+    return _canonical_text(originator_id)
+
+
+@lru_cache(maxsize=65_536)  # a consortium's records share one id: parse it once, not per record
+def _canonical_text(originator_id: str) -> str:
     try:
         return str(UUID(originator_id))
     except ValueError:

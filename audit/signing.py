@@ -101,7 +101,7 @@ _created: set[str] = set()
 
 def _create_table(db: Database) -> None:
     """Create the checkpoints table once per process and database."""
-    key = db.path if db.backend == "sqlite" else db.conninfo()
+    key = db.identity
     if key in _created:
         return
     t = _table(db)

@@ -43,6 +43,11 @@ class Database:
     def links_table(self) -> str:
         return f"{self.events_table}_links"
 
+    @property
+    def identity(self) -> str:
+        """One string per database: the SQLite file, or the PostgreSQL connection string."""
+        return self.path if self.backend == "sqlite" else self.conninfo()
+
     def conninfo(self) -> str:
         from psycopg.conninfo import make_conninfo
 

@@ -52,7 +52,7 @@ def _open(db: Database) -> Any:
 def _reader(db: Database) -> Any:
     kept: OrderedDict[str, Any] = getattr(_kept, "conns", None) or OrderedDict()
     _kept.conns = kept
-    key = db.path if db.backend == "sqlite" else db.conninfo()
+    key = db.identity
     conn = kept.pop(key, None)
     if conn is None or getattr(conn, "closed", False):
         conn = _open(db)
@@ -65,7 +65,7 @@ def _reader(db: Database) -> Any:
 
 def _forget(db: Database, conn: Any) -> None:
     kept = getattr(_kept, "conns", {})
-    kept.pop(db.path if db.backend == "sqlite" else db.conninfo(), None)
+    kept.pop(db.identity, None)
     with contextlib.suppress(Exception):
         conn.close()
 
@@ -130,7 +130,7 @@ _created: set[str] = set()
 
 def ensure_tables(db: Database) -> None:
     """Create the tree's tables once per process and database."""
-    key = db.path if db.backend == "sqlite" else db.conninfo()
+    key = db.identity
     if key not in _created:
         create_tables(db)
         _created.add(key)

@@ -93,6 +93,79 @@ def _row(r: tuple) -> Row:  # type: ignore[type-arg]
     return Row(position, record, link)
 
 
+#: Rows as the database returns them: a record (position, originator id, version, topic, state)
+#: and a link (position, previous hash, hash).
+RawRecord = tuple[Any, ...]
+RawLink = tuple[Any, ...]
+
+
+def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0,
+                ) -> Iterator[tuple[list[RawRecord], list[RawLink]]]:
+    """The records after ``after`` in position order, in batches, each with the links from the
+    batch's first position to its last, as plain tuples: two range scans, no join (the
+    verifier's fast path pairs them). Links after the last record are not returned
+    (``link_count`` tells)."""
+    if db.backend == "sqlite":
+        ev, lk = db.events_table, db.links_table
+        records_sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {ev} "
+                       f"WHERE rowid > ? ORDER BY rowid LIMIT ?")
+        links_sql = (f"SELECT position, prev_hash, hash FROM {lk} WHERE position > ? "
+                     f"AND position <= ? ORDER BY position")
+        conn = sqlite_connect(db)
+        try:
+            conn.execute("BEGIN")  # one snapshot for both scans
+            while True:
+                records = conn.execute(records_sql, (after, batch)).fetchall()
+                if not records:
+                    return
+                last = records[-1][0]
+                yield records, conn.execute(links_sql, (after, last)).fetchall()
+                after = last
+        finally:
+            conn.close()
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    records_query = SQL(
+        "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {} "
+        "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+    ).format(Identifier(db.events_table))
+    links_query = SQL(
+        "SELECT position, prev_hash, hash FROM {} WHERE position > %s AND position <= %s "
+        "ORDER BY position").format(Identifier(db.links_table))
+    with psycopg.connect(db.conninfo()) as pg:
+        pg.read_only = True
+        pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for all reads
+        cursor = pg.cursor(binary=True)  # bytea arrives as bytes, not as hex to decode
+        while True:
+            records = cursor.execute(records_query, (after, batch)).fetchall()
+            if not records:
+                return
+            last = records[-1][0]
+            yield records, cursor.execute(links_query, (after, last)).fetchall()
+            after = last
+
+
+def link_count(db: Database, *, after: int = 0) -> tuple[int, int | None]:
+    """How many links there are after ``after``, and the last one's position."""
+    if db.backend == "sqlite":
+        conn = sqlite_connect(db)
+        try:
+            n, last = conn.execute(f"SELECT count(*), max(position) FROM {db.links_table} "
+                                   f"WHERE position > ?", (after,)).fetchone()
+            return int(n), last
+        finally:
+            conn.close()
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    with psycopg.connect(db.conninfo()) as pg:
+        row = pg.execute(SQL("SELECT count(*), max(position) FROM {} WHERE position > %s").format(
+            Identifier(db.links_table)), (after,)).fetchone()
+        assert row is not None
+        return int(row[0]), row[1]
+
+
 def rows(db: Database, batch: int = BATCH, *, after: int = 0) -> Iterator[Row]:
     """Every position after ``after`` in order, with its event and link (either may be missing)."""
     if db.backend == "sqlite":

@@ -870,10 +870,10 @@ def bench_ledger(records: int, proofs: int) -> None:
             _synthetic_ledger(url, records)
             db = parse_database_url(url)
             started = time.perf_counter()
-            h = bytes(32)
-            for row in ledger.rows(db):
-                if row.record is not None:
-                    h = hashlib.sha256(h + row.record.state).digest()
+            h, sha = bytes(32), hashlib.sha256
+            for rows in ledger.raw_batches(db):  # the same query, one SHA-256 per record
+                for row in rows:
+                    h = sha(h + row[4]).digest()
             raw = records / (time.perf_counter() - started)
             started = time.perf_counter()
             report = verify_chain(db)

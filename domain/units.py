@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 
 from domain.errors import (
     InvalidUnit,
@@ -37,6 +38,7 @@ def _organisation_code_is_valid(code9: str) -> bool:
     return code9[8] == expected
 
 
+@lru_cache(maxsize=65_536)  # read models ask again for every member on every change
 def organisation_code_ok(uscc: str) -> bool:
     """GB 11714 check of a USCC's characters 9–17 (False for anything malformed)."""
     code9 = uscc[8:17]

@@ -26,7 +26,7 @@ from projections.views import VIEW_NAME, PostgresRegistryView, RegistryViewSQL, 
 #: Consortia whose aggregates stay in memory between events.
 CACHE_SIZE = 10_000
 #: How many records a rebuild folds before it writes (one transaction per batch).
-REBUILD_BATCH = 5_000
+REBUILD_BATCH = 20_000
 
 
 class RegistryProjection(Projection[Any]):

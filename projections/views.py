@@ -89,32 +89,36 @@ class RegistryViewSQL:
     def apply(self, documents: Sequence[dict[str, Any]], tracking: Tracking) -> None:
         """Write the new state of the given consortia and the tracking record, atomically."""
         with self._tx(commit=True) as c:
-            for doc in documents:
-                self._write(c, doc)
+            if documents:
+                self._write(c, documents)
             self._track(c, tracking)
 
-    def _write(self, c: Any, doc: dict[str, Any]) -> None:
-        cid = doc["id"]
-        c.execute(self._q(
+    def _write(self, c: Any, docs: Sequence[dict[str, Any]]) -> None:
+        # One statement per table for the whole batch: a rebuild writes thousands at once.
+        c.executemany(self._q(
             "INSERT INTO registry_view (consortium_id, name, city, status, lead_uscc, listed_on,"
             " delisted_on, latest_grade, version, position, created_position, doc)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (consortium_id) DO UPDATE SET"
             " name = excluded.name, status = excluded.status, listed_on = excluded.listed_on,"
             " delisted_on = excluded.delisted_on, latest_grade = excluded.latest_grade,"
             " version = excluded.version, position = excluded.position, doc = excluded.doc"),
-            (cid, doc["name"], doc["city"], doc["status"], doc["lead"]["uscc"], doc["listed_on"],
-             doc["delisted_on"], doc["latest_grade"], doc["version"], doc["position"],
-             doc["created_position"], json.dumps(doc, ensure_ascii=False, sort_keys=True)))
+            [(doc["id"], doc["name"], doc["city"], doc["status"], doc["lead"]["uscc"],
+              doc["listed_on"], doc["delisted_on"], doc["latest_grade"], doc["version"],
+              doc["position"], doc["created_position"],
+              json.dumps(doc, ensure_ascii=False, sort_keys=True)) for doc in docs])
+        ids = [(doc["id"],) for doc in docs]
         for table in _CHILD_TABLES:
-            c.execute(self._q(f"DELETE FROM {table} WHERE consortium_id = ?"), (cid,))
-        units = [(cid, doc["lead"]["uscc"], "lead")] + [
-            (cid, m["uscc"], "member") for m in doc["members"]]
-        c.executemany(self._q("INSERT INTO registry_units VALUES (?,?,?)"), units)
+            c.executemany(self._q(f"DELETE FROM {table} WHERE consortium_id = ?"), ids)
+        c.executemany(self._q("INSERT INTO registry_units VALUES (?,?,?)"), [
+            unit for doc in docs for unit in (
+                (doc["id"], doc["lead"]["uscc"], "lead"),
+                *((doc["id"], m["uscc"], "member") for m in doc["members"]))])
         c.executemany(self._q("INSERT INTO registry_fields VALUES (?,?)"),
-                      [(cid, f["code"]) for f in doc["fields"]])
-        if doc["reports"]:
-            c.executemany(self._q("INSERT INTO registry_reports VALUES (?,?,?,?)"),
-                          [(cid, r["year"], r["filed_on"], int(r["late"])) for r in doc["reports"]])
+                      [(doc["id"], f["code"]) for doc in docs for f in doc["fields"]])
+        reports = [(doc["id"], r["year"], r["filed_on"], int(r["late"]))
+                   for doc in docs for r in doc["reports"]]
+        if reports:
+            c.executemany(self._q("INSERT INTO registry_reports VALUES (?,?,?,?)"), reports)
 
     def reset(self, application_name: str) -> None:
         """Empty every view table and forget the tracking position (for a rebuild from 0)."""

@@ -8,6 +8,7 @@ Read-your-writes: a write answers with the ledger ``position`` it wrote; a read 
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -116,33 +117,39 @@ def list_consortia(
                                                     "previous page", max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     min_position: MinPosition = None,
-) -> Page:
+) -> Response:
     """The consortia in the order they were formed, filtered, one page at a time. Without an API
     key only listed consortia (省创新联合体) are shown."""
     position = _caught_up(request, view, min_position)
     try:
-        items, next_cursor = view.list_consortia(
+        items, next_cursor = view.list_consortia_text(
             status=status, field=field, city=city, uscc=uscc, text=q,
             listed_only=principal is None, cursor=cursor, limit=limit)
     except CursorError as e:
         raise ApiProblem("bad-request", f"游标无效 / {e}", field="cursor") from None
-    return Page(items=items, next_cursor=next_cursor, view_position=position)
+    # The stored documents are JSON already: they are served as stored, not decoded and encoded.
+    return _json('{"items":[' + ",".join(items) + '],"next_cursor":' + json.dumps(next_cursor)
+                 + ',"view_position":' + str(position) + "}")
 
 
 @router.get("/consortia/{consortium_id}", response_model=dict[str, Any],
             openapi_extra=OPTIONAL_AUTH, responses=problem_responses(400, 401, 404, 422, 503),
             summary="一个创新联合体的当前状态 / One consortium, current state")
-def get_consortium(request: Request, response: Response, consortium_id: UUID, view: ViewDep,
-                   principal: PrincipalDep, min_position: MinPosition = None) -> dict[str, Any]:
+def get_consortium(request: Request, consortium_id: UUID, view: ViewDep,
+                   principal: PrincipalDep, min_position: MinPosition = None) -> Response:
     """Its current state from the view; the ``ETag`` is its version, for ``If-Match`` on a write.
     Without an API key only a listed consortium is shown."""
-    _caught_up(request, view, min_position)
-    doc = view.consortium(str(consortium_id))
-    if doc is None or (principal is None and doc["status"] != "listed"):
+    if min_position is not None:
+        _caught_up(request, view, min_position)
+    found = view.consortium_text(str(consortium_id))
+    if found is None or (principal is None and found[0] != "listed"):
         raise ApiProblem("not-found", f"创新联合体{consortium_id}不存在 / no consortium "
                          f"{consortium_id}")
-    response.headers["ETag"] = f'"{doc["version"]}"'
-    return doc
+    return _json(found[2], headers={"ETag": f'"{found[1]}"'})
+
+
+def _json(body: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(body.encode("utf-8"), media_type="application/json", headers=headers)
 
 
 @router.get("/consortia/{consortium_id}/history", response_model=History,

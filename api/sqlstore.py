@@ -10,6 +10,7 @@ ledger) and PostgreSQL through a small ``psycopg_pool.ConnectionPool``. SQL is w
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -53,19 +54,36 @@ class SqliteStore:
     def __init__(self, db: Database) -> None:
         self.path = db.path
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per thread, kept: opening one (and parsing the schema) costs more than
+        # the key lookup a request makes.
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        except sqlite3.OperationalError as e:
-            raise StoreUnavailable(str(e)) from e
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+            except sqlite3.OperationalError as e:
+                raise StoreUnavailable(str(e)) from e
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
         try:
             yield conn
         except sqlite3.OperationalError as e:
+            self._forget(conn)  # a file that went away or became read-only: reopen next time
             raise StoreUnavailable(str(e)) from e
-        finally:
-            conn.close()
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._opened:
+                self._opened.remove(conn)
+        conn.close()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._connection() as conn:
@@ -87,7 +105,10 @@ class SqliteStore:
         return None if value is None else datetime.fromisoformat(value)
 
     def close(self) -> None:
-        pass
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
 
 
 class PostgresStore:

@@ -146,11 +146,16 @@ class RegistryViewSQL:
         return True
 
     def consortium(self, consortium_id: str) -> dict[str, Any] | None:
+        found = self.consortium_text(consortium_id)
+        return None if found is None else json.loads(found[2])
+
+    def consortium_text(self, consortium_id: str) -> tuple[str, int, str] | None:
+        """The consortium's status, version and document as stored JSON text (served as is)."""
         with self._tx(commit=False) as c:
-            c.execute(self._q("SELECT doc FROM registry_view WHERE consortium_id = ?"),
-                      (consortium_id,))
+            c.execute(self._q("SELECT status, version, doc FROM registry_view "
+                              "WHERE consortium_id = ?"), (consortium_id,))
             row = c.fetchone()
-        return None if row is None else json.loads(row["doc"])
+        return None if row is None else (str(row["status"]), int(row["version"]), str(row["doc"]))
 
     def created_position(self, consortium_id: str) -> int | None:
         with self._tx(commit=False) as c:
@@ -164,6 +169,17 @@ class RegistryViewSQL:
                        listed_only: bool = False, cursor: str | None = None,
                        limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
         """One page of consortia in the order they were formed, and the cursor of the next."""
+        page, more = self.list_consortia_text(
+            status=status, field=field, city=city, uscc=uscc, text=text,
+            listed_only=listed_only, cursor=cursor, limit=limit)
+        return [json.loads(doc) for doc in page], more
+
+    def list_consortia_text(self, *, status: str | None = None, field: str | None = None,
+                            city: str | None = None, uscc: str | None = None,
+                            text: str | None = None, listed_only: bool = False,
+                            cursor: str | None = None,
+                            limit: int = 50) -> tuple[list[str], str | None]:
+        """``list_consortia`` with each document as stored JSON text (served as is)."""
         where: list[str] = ["v.created_position > ?"]
         params: list[Any] = [decode_cursor(cursor)]
         if listed_only:
@@ -193,7 +209,7 @@ class RegistryViewSQL:
         with self._tx(commit=False) as c:
             c.execute(self._q(sql), params)
             rows = c.fetchall()
-        page = [json.loads(r["doc"]) for r in rows[:limit]]
+        page = [str(r["doc"]) for r in rows[:limit]]
         more = len(rows) > limit
         return page, encode_cursor(int(rows[limit - 1]["created_position"])) if more else None
 

@@ -21,17 +21,21 @@ from fastapi.responses import JSONResponse
 
 from api import problems
 from api.auth import KeyStore
+from api.delivery import EmbeddedDelivery, embedded_delivery_enabled
 from api.deps import API_V1
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware
 from api.problems import PROBLEM_MEDIA_TYPE, ApiProblem
 from api.routes_audit import router as audit_router
+from api.routes_feed import router as feed_router
 from api.routes_lifecycle import router as lifecycle_router
 from api.routes_read import router as read_router
+from api.routes_webhooks import router as webhooks_router
 from api.sqlstore import open_sql
+from api.web import install as install_web
 from audit.store import Database, open_registry, parse_database_url
 from domain.registry import Registry, today_in_china
-from projections.projection import RegistryProjectionRunner, open_view
+from projections.projection import SupervisedProjectionRunner, open_view
 
 TITLE = "江苏省创新联合体登记簿 API / Jiangsu innovation-consortium registry API"
 DESCRIPTION = """\
@@ -46,7 +50,8 @@ every lifecycle change is an event in a hash-chained, append-only ledger.
 """
 
 #: The routers of /api/v1 (the read routes join them here).
-ROUTERS: list[APIRouter] = [lifecycle_router, read_router, audit_router]
+ROUTERS: list[APIRouter] = [lifecycle_router, read_router, audit_router, feed_router,
+                            webhooks_router]
 
 #: A readiness check returns a JSON-safe detail, or raises when the service is not ready.
 ReadinessCheck = Callable[[], Any]
@@ -104,14 +109,20 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runner = RegistryProjectionRunner(env=settings) if embedded_projection else None
+        # Supervised: started again after a database restart has cut its connections.
+        runner = SupervisedProjectionRunner(env=settings) if embedded_projection else None
         if runner is not None:
             runner.__enter__()
         app.state.runner = runner
+        # The credit outbox and webhook delivery run beside the projections (api.delivery).
+        delivery = (EmbeddedDelivery(settings).start()
+                    if embedded_delivery_enabled(embedded_projection) else None)
         try:
             yield
         finally:
             app.state.runner = None
+            if delivery is not None:
+                delivery.stop()
             if runner is not None:
                 runner.__exit__(None, None, None)
         sql.close()
@@ -135,8 +146,8 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
     database_reachable.__name__ = "database"
     def projection() -> dict[str, Any]:
         runner = getattr(app.state, "runner", None)
-        if runner is not None and runner.is_interrupted.is_set():
-            raise RuntimeError("the embedded projection runner has stopped")
+        if runner is not None and not runner.running:
+            raise RuntimeError("the embedded projection runner is not running")
         head = registry.recorder.max_notification_id() or 0
         position = view.position(registry.name)
         return {"embedded": embedded_projection, "position": position, "lag": head - position}
@@ -148,6 +159,7 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_V1)
+    install_web(app)  # the web UI under /web (server-rendered pages, same keys and roles)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["运行 / operations"],
                       summary="进程存活 / Process alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["运行 / operations"],
@@ -160,7 +172,7 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
     return app
 
 
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is alive (says nothing about the database)."""
     return {"status": "ok"}
 

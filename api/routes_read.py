@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import partial
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import PrincipalDep
+from api.deps import PrincipalDep, run_blocking
 from api.problems import ApiProblem, problem_responses
 from audit.ledger import consortium_history
 from projections.views import CursorError, RegistryViewSQL
@@ -63,7 +65,7 @@ class ReportStatus(BaseModel):
     filed_on: str | None
 
 
-def get_view(request: Request) -> RegistryViewSQL:
+async def get_view(request: Request) -> RegistryViewSQL:
     view: RegistryViewSQL = request.app.state.view
     return view
 
@@ -95,6 +97,14 @@ def _caught_up(request: Request, view: RegistryViewSQL, min_position: int | None
     return view.position(app_name)
 
 
+async def _caught_up_async(request: Request, view: RegistryViewSQL,
+                           min_position: int | None) -> int:
+    """``_caught_up`` without blocking the event loop: waiting may take seconds."""
+    if min_position is None:
+        return await run_blocking(request, view.position, request.app.state.registry.name)
+    return await run_in_threadpool(_caught_up, request, view, min_position)
+
+
 def _require_reader(principal: Any) -> None:
     if principal is None:
         raise ApiProblem("unauthenticated", "须提供访问密钥 / an API key is required",
@@ -104,7 +114,7 @@ def _require_reader(principal: Any) -> None:
 @router.get("/consortia", response_model=Page, openapi_extra=OPTIONAL_AUTH,
             responses=problem_responses(400, 401, 422, 503),
             summary="创新联合体名录 / The registry list")
-def list_consortia(
+async def list_consortia(
     request: Request, view: ViewDep, principal: PrincipalDep,
     status: Annotated[str | None, Query(description="状态 / status, e.g. listed")] = None,
     field: Annotated[str | None, Query(description="产业领域代码 / field code")] = None,
@@ -120,36 +130,37 @@ def list_consortia(
 ) -> Response:
     """The consortia in the order they were formed, filtered, one page at a time. Without an API
     key only listed consortia (省创新联合体) are shown."""
-    position = _caught_up(request, view, min_position)
+    position = await _caught_up_async(request, view, min_position)
     try:
-        items, next_cursor = view.list_consortia_text(
-            status=status, field=field, city=city, uscc=uscc, text=q,
-            listed_only=principal is None, cursor=cursor, limit=limit)
+        items, next_cursor = await run_blocking(request, partial(
+            view.list_consortia_json, status=status, field=field, city=city, uscc=uscc, text=q,
+            listed_only=principal is None, cursor=cursor, limit=limit))
     except CursorError as e:
         raise ApiProblem("bad-request", f"游标无效 / {e}", field="cursor") from None
     # The stored documents are JSON already: they are served as stored, not decoded and encoded.
-    return _json('{"items":[' + ",".join(items) + '],"next_cursor":' + json.dumps(next_cursor)
-                 + ',"view_position":' + str(position) + "}")
+    return _json(b'{"items":[' + b",".join(items) + b'],"next_cursor":'
+                 + json.dumps(next_cursor).encode() + b',"view_position":'
+                 + str(position).encode() + b"}")
 
 
 @router.get("/consortia/{consortium_id}", response_model=dict[str, Any],
             openapi_extra=OPTIONAL_AUTH, responses=problem_responses(400, 401, 404, 422, 503),
             summary="一个创新联合体的当前状态 / One consortium, current state")
-def get_consortium(request: Request, consortium_id: UUID, view: ViewDep,
-                   principal: PrincipalDep, min_position: MinPosition = None) -> Response:
+async def get_consortium(request: Request, consortium_id: UUID, view: ViewDep,
+                         principal: PrincipalDep, min_position: MinPosition = None) -> Response:
     """Its current state from the view; the ``ETag`` is its version, for ``If-Match`` on a write.
     Without an API key only a listed consortium is shown."""
     if min_position is not None:
-        _caught_up(request, view, min_position)
-    found = view.consortium_text(str(consortium_id))
+        await _caught_up_async(request, view, min_position)
+    found = await run_blocking(request, view.consortium_text, str(consortium_id))
     if found is None or (principal is None and found[0] != "listed"):
         raise ApiProblem("not-found", f"创新联合体{consortium_id}不存在 / no consortium "
                          f"{consortium_id}")
     return _json(found[2], headers={"ETag": f'"{found[1]}"'})
 
 
-def _json(body: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(body.encode("utf-8"), media_type="application/json", headers=headers)
+def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/consortia/{consortium_id}/history", response_model=History,

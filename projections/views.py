@@ -38,6 +38,9 @@ _DDL = [
     " consortium_id TEXT NOT NULL, uscc TEXT NOT NULL, role TEXT NOT NULL,"
     " PRIMARY KEY (consortium_id, uscc))",
     "CREATE INDEX IF NOT EXISTS registry_units_uscc ON registry_units (uscc)",
+    # The list's filters, in the list's order.
+    "CREATE INDEX IF NOT EXISTS registry_view_city ON registry_view (city, created_position)",
+    "CREATE INDEX IF NOT EXISTS registry_view_status ON registry_view (status, created_position)",
     "CREATE TABLE IF NOT EXISTS registry_fields ("
     " consortium_id TEXT NOT NULL, field TEXT NOT NULL, PRIMARY KEY (consortium_id, field))",
     "CREATE TABLE IF NOT EXISTS registry_reports ("
@@ -72,6 +75,8 @@ class RegistryViewSQL:
     """Backend-neutral part of the view: the SQL and the read functions."""
 
     placeholder = "?"
+    #: The stored document as UTF-8 bytes, straight from the database (no decode to text).
+    doc_bytes = "CAST(doc AS BLOB)"
 
     def _tx(self, *, commit: bool) -> AbstractContextManager[Any]:
         raise NotImplementedError
@@ -149,13 +154,14 @@ class RegistryViewSQL:
         found = self.consortium_text(consortium_id)
         return None if found is None else json.loads(found[2])
 
-    def consortium_text(self, consortium_id: str) -> tuple[str, int, str] | None:
-        """The consortium's status, version and document as stored JSON text (served as is)."""
+    def consortium_text(self, consortium_id: str) -> tuple[str, int, bytes] | None:
+        """The consortium's status, version and stored JSON document (UTF-8, served as is)."""
         with self._tx(commit=False) as c:
-            c.execute(self._q("SELECT status, version, doc FROM registry_view "
+            c.execute(self._q(f"SELECT status, version, {self.doc_bytes} AS doc FROM registry_view "
                               "WHERE consortium_id = ?"), (consortium_id,))
             row = c.fetchone()
-        return None if row is None else (str(row["status"]), int(row["version"]), str(row["doc"]))
+        return None if row is None else (str(row["status"]), int(row["version"]),
+                                         bytes(row["doc"]))
 
     def created_position(self, consortium_id: str) -> int | None:
         with self._tx(commit=False) as c:
@@ -169,17 +175,17 @@ class RegistryViewSQL:
                        listed_only: bool = False, cursor: str | None = None,
                        limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
         """One page of consortia in the order they were formed, and the cursor of the next."""
-        page, more = self.list_consortia_text(
+        page, more = self.list_consortia_json(
             status=status, field=field, city=city, uscc=uscc, text=text,
             listed_only=listed_only, cursor=cursor, limit=limit)
         return [json.loads(doc) for doc in page], more
 
-    def list_consortia_text(self, *, status: str | None = None, field: str | None = None,
+    def list_consortia_json(self, *, status: str | None = None, field: str | None = None,
                             city: str | None = None, uscc: str | None = None,
                             text: str | None = None, listed_only: bool = False,
                             cursor: str | None = None,
-                            limit: int = 50) -> tuple[list[str], str | None]:
-        """``list_consortia`` with each document as stored JSON text (served as is)."""
+                            limit: int = 50) -> tuple[list[bytes], str | None]:
+        """``list_consortia`` with each document as stored JSON (UTF-8 bytes, served as is)."""
         where: list[str] = ["v.created_position > ?"]
         params: list[Any] = [decode_cursor(cursor)]
         if listed_only:
@@ -204,12 +210,12 @@ class RegistryViewSQL:
             where.append("v.name LIKE ? ESCAPE '\\'")
             params.append(f"%{escaped}%")
         params.append(limit + 1)
-        sql = (f"SELECT v.doc, v.created_position FROM registry_view v WHERE {' AND '.join(where)}"
-               " ORDER BY v.created_position LIMIT ?")
+        sql = (f"SELECT {self.doc_bytes} AS doc, v.created_position FROM registry_view v "
+               f"WHERE {' AND '.join(where)} ORDER BY v.created_position LIMIT ?")
         with self._tx(commit=False) as c:
             c.execute(self._q(sql), params)
             rows = c.fetchall()
-        page = [str(r["doc"]) for r in rows[:limit]]
+        page = [bytes(r["doc"]) for r in rows[:limit]]
         more = len(rows) > limit
         return page, encode_cursor(int(rows[limit - 1]["created_position"])) if more else None
 
@@ -294,6 +300,7 @@ class PostgresRegistryView(RegistryViewSQL, PostgresTrackingRecorder):
     """The registry view on PostgreSQL, beside the ledger in the same database."""
 
     placeholder = "%s"
+    doc_bytes = "convert_to(doc, 'UTF8')"
 
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str = "",
                  **kwargs: Any) -> None:

@@ -603,7 +603,7 @@ async def _paced(connections: Sequence[Connection | HttpxConnection],
 
     start = time.perf_counter() + 0.05
     await asyncio.gather(*(client(c, rng.uniform(0, interval), start) for c in connections))
-    for name, phase in phases.items():
+    for phase in phases.values():
         phase.rates.append(len(phase.latencies) / duration)
 
 
@@ -896,7 +896,7 @@ def _synthetic_ledger(url: str, records: int) -> None:
     reg.close()
 
 
-def bench_ledger(records: int, proofs: int) -> None:
+def bench_ledger(records: int, proofs: int, json_out: str | None = None) -> None:
     """Full verification against a raw SHA-256 walk over the same stored bytes, then RFC 9162
     proofs at the same size."""
     import hashlib
@@ -918,8 +918,9 @@ def bench_ledger(records: int, proofs: int) -> None:
             db = parse_database_url(url)
             started = time.perf_counter()
             h, sha = bytes(32), hashlib.sha256
-            for rows in ledger.raw_batches(db):  # the same query, one SHA-256 per record
-                for row in rows:
+            # The same reads as the verifier (records and links), one SHA-256 per record.
+            for records_read, _ in ledger.raw_batches(db):
+                for row in records_read:
                     h = sha(h + row[4]).digest()
             raw = records / (time.perf_counter() - started)
             started = time.perf_counter()
@@ -943,8 +944,98 @@ def bench_ledger(records: int, proofs: int) -> None:
         print(f"{backend:<12}{raw:>12,.0f}{verify:>12,.0f}{raw / verify:>7.2f}×{target:>10,}"
               f"{integrate:>13,.0f}{inclusion_ms:>9.2f}ms{consistency_ms:>11.2f}ms"
               f"{max(lengths):>8}")
+        if json_out:
+            with open(json_out, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"backend": backend, "records": records, "raw": raw,
+                                      "verify": verify, "integrate": integrate,
+                                      "inclusion_ms": inclusion_ms,
+                                      "consistency_ms": consistency_ms,
+                                      "hashes": max(lengths)}) + "\n")
     print("ratio = verification time ÷ raw walk time; targets: verify ≥ target records/s, proofs "
           "< 2 ms, ≤ 20 hashes per inclusion proof (at 1M records)")
+
+
+# ------------------------------------------------------------------------------------------ all
+def _child(args: Sequence[str]) -> tuple[str, float, float]:
+    """Run ``scripts/bench.py *args`` as a child: its output (echoed as it comes), wall seconds
+    and peak resident memory (MiB, from the child's own rusage)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        lines.append(line)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench {' '.join(args)} failed ({proc.returncode})")
+    return "".join(lines), time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def bench_all(sizes: Sequence[int], quick: bool, write: str | None) -> None:
+    """Every benchmark, each in its own process (its peak memory is its own), then the ledger at
+    growing sizes; a summary; with ``write``, the whole output replaces the marked block of
+    that Markdown file."""
+    import platform
+
+    steps: list[tuple[str, list[str]]] = [
+        (what, [what] + (["--quick"] if quick else []))
+        for what in ("chain", "projection", "reads", "writes")]
+    steps += [(f"ledger {n:,}", ["ledger", "--records", str(n), "--proofs", "200"])
+              for n in sizes]
+    header = (f"`scripts/bench all{' --quick' if quick else ''}` on {time.strftime('%Y-%m-%d')}: "
+              f"{platform.machine()}, {os.cpu_count()} cores, "
+              f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+              f"Python {platform.python_version()}, load average "
+              f"{os.getloadavg()[0]:.1f} at the start")
+    print(header)
+    outputs, summary = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp) / "ledger.jsonl"
+        for name, args in steps:
+            if args[0] == "ledger":
+                args = [*args, "--json-out", str(figures)]
+            out, seconds, peak = _child(args)
+            outputs.append(out)
+            summary.append((name, seconds, peak))
+        rows = [json.loads(line) for line in figures.read_text().splitlines()]
+    growth = ["", "ledger growth (per backend: rate at each size, and the rate at the largest "
+              "size ÷ the rate at the smallest: ≥ 1 means linear or better)",
+              f"{'backend':<12}{'records':>10}{'verify/s':>12}{'verify÷raw':>12}"
+              f"{'integrate/s':>13}{'inclusion':>11}{'consistency':>13}"]
+    for backend in dict.fromkeys(r["backend"] for r in rows):
+        mine = [r for r in rows if r["backend"] == backend]
+        for r in mine:
+            growth.append(f"{backend:<12}{r['records']:>10,}{r['verify']:>12,.0f}"
+                          f"{r['raw'] / r['verify']:>11.2f}×{r['integrate']:>13,.0f}"
+                          f"{r['inclusion_ms']:>9.2f}ms{r['consistency_ms']:>11.2f}ms")
+        if len(mine) > 1:
+            growth.append(f"{backend:<12}{'':>10}{mine[-1]['verify'] / mine[0]['verify']:>11.2f}×"
+                          f"{'':>12}{mine[-1]['integrate'] / mine[0]['integrate']:>12.2f}×  "
+                          f"(rate at {mine[-1]['records']:,} ÷ rate at {mine[0]['records']:,})")
+    lines = [*growth, "", f"{'step':<18}{'wall (s)':>10}{'peak memory (MiB)':>20}"]
+    lines += [f"{name:<18}{seconds:>10.0f}{peak:>20.0f}" for name, seconds, peak in summary]
+    print("\n".join(lines))
+    if write:
+        _write_block(Path(write), header, "".join(outputs) + "\n".join(lines))
+
+
+BEGIN, END = "<!-- scripts/bench all: begin -->", "<!-- scripts/bench all: end -->"
+
+
+def _write_block(path: Path, header: str, body: str) -> None:
+    """Replace the block between the markers of ``path`` (appended when missing)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{BEGIN}\n{header}\n\n```text\n{body.rstrip()}\n```\n{END}"
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n## Latest full run\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
+    print(f"written to {path}")
 
 
 QUICK: dict[str, dict[str, Any]] = {"chain": {"consortia": 10, "rounds": 2},
@@ -957,7 +1048,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {"chain": {"consortia": 40, "rounds": 6},
             "reads": {"consortia": 1_000, "requests": 1_000, "rounds": 2, "concurrency": 100,
                       "client": "stream", "rate": 300.0, "duration": 20.0},
             "writes": {"consortia": 40, "rounds": 3, "concurrency": 8},
-            "ledger": {"records": 200_000, "proofs": 200}}
+            "ledger": {"records": 200_000, "proofs": 200, "json_out": None}}
 RUNNERS: dict[str, Callable[..., None]] = {"chain": bench_chain, "projection": bench_projection,
                                            "reads": bench_reads, "writes": bench_writes,
                                            "ledger": bench_ledger}
@@ -1014,8 +1105,21 @@ def main() -> None:
     p = sub.add_parser("ledger", help="verification vs a raw SHA-256 walk; proofs")
     p.add_argument("--records", type=int, help="ledger size (1000000 for the 1M figures)")
     p.add_argument("--proofs", type=int, help="proofs of each kind to time")
+    p.add_argument("--json-out", metavar="FILE", help="also append the figures to FILE (JSON lines)")
+    add_quick(p)
+    p = sub.add_parser("all", help="every benchmark in its own process, the ledger at 10k, "
+                       "100k and 1M records, peak memory of each; --write FILE updates the "
+                       "marked block of FILE")
+    p.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")],
+                   default=[10_000, 100_000, 1_000_000], help="ledger sizes, comma-separated")
+    p.add_argument("--write", metavar="FILE", help="e.g. docs/performance.md")
     add_quick(p)
     args = parser.parse_args()
+    if args.what == "all":
+        sizes = [10_000, 50_000] if args.quick and args.sizes == [10_000, 100_000, 1_000_000] \
+            else args.sizes
+        bench_all(sizes, bool(getattr(args, "quick", False)), args.write)
+        return
     if args.what == "chain" and args.once:
         run_once(args.backend, args.once == "chained", _settings("chain", args)["consortia"])
         return

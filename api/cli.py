@@ -198,6 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(line)
     print(f"API docs: http://{args.host}:{args.port}/api/v1/docs  "
           f"[{app.state.database.display()}]", flush=True)
+    print(f"Web UI / 网页: http://{args.host}:{args.port}/web/registry", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
@@ -232,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from api.cli_projections import register as register_projections
 
     register_projections(sub)
+    from api.cli_feed import register as register_feed
+
+    register_feed(sub)
 
     p = sub.add_parser("serve", help="run the HTTP API with uvicorn")
     p.add_argument("--database", metavar="URL", default=argparse.SUPPRESS)

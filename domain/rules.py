@@ -264,3 +264,38 @@ def check_explanations(agreement_ids: Iterable[str], explanations: dict[str, str
             f"年度报告未说明补充协议：{', '.join(missing)} / the report does not explain "
             f"supplementary agreements: {', '.join(missing)}", missing=missing,
             field="explanations")
+
+
+#: In which states each command on an existing consortium is valid: the aggregate's commands
+#: check the same states (``check_status``). Credit records are kept in every state (§7.3).
+COMMAND_STATUSES: dict[str, frozenset[Status]] = {
+    **dict.fromkeys(("admit_member", "drop_member", "sign_agreement", "submit_application"),
+                    frozenset({Status.FORMING})),
+    "recommend": frozenset({Status.SUBMITTED}),
+    "return_application": frozenset({Status.SUBMITTED}),
+    "record_expert_review": frozenset({Status.RECOMMENDED}),
+    "approve": frozenset({Status.REVIEWED}),
+    "reject": frozenset({Status.RECOMMENDED, Status.REVIEWED}),
+    **dict.fromkeys(("sign_supplementary_agreement", "file_annual_report", "record_evaluation",
+                     "order_rectification", "complete_rectification", "delist"),
+                    frozenset({Status.LISTED})),
+    **dict.fromkeys(("record_credit_violation", "repair_credit", "revoke_credit",
+                     "end_credit_publicity"), frozenset(Status)),
+}
+
+
+def may_record(command: str, actor: Actor, consortium_city: str | None = None) -> bool:
+    """Whether ``check_actor_may`` lets the actor record the command (in the consortium's city;
+    for a new consortium, in the actor's own)."""
+    try:
+        check_actor_may(command, actor, consortium_city or actor.city or "")
+    except (errors.RoleNotPermitted, errors.OutsideJurisdiction):
+        return False
+    return True
+
+
+def available_commands(status: Status | str, actor: Actor, consortium_city: str) -> list[str]:
+    """The commands the actor may record on a consortium in this state, in lifecycle order."""
+    current = Status(status)
+    return [command for command, states in COMMAND_STATUSES.items()
+            if current in states and may_record(command, actor, consortium_city)]

@@ -18,3 +18,6 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     echo "$WANT" > "$STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
+# The web UI's chart library, from the npm registry (pinned, integrity-checked), served locally.
+"$ROOT/scripts/fetch-web-assets" \
+    || echo "scripts/fetch-web-assets failed: the dashboard shows tables without charts" >&2

@@ -35,7 +35,8 @@ from api.sqlstore import open_sql
 from api.web import install as install_web
 from audit.store import Database, open_registry, parse_database_url
 from domain.registry import Registry, today_in_china
-from projections.projection import SupervisedProjectionRunner, open_view
+from projections.credit_outbox import open_credit_store
+from projections.projection import open_view, supervised_projection_runner
 
 TITLE = "江苏省创新联合体登记簿 API / Jiangsu innovation-consortium registry API"
 DESCRIPTION = """\
@@ -106,11 +107,14 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
 
     settings = dict(registry.env)
     view = open_view(env=settings)
+    # Opened here, before any runner thread: two connections creating the same SQLite tables
+    # at once would refuse one of them ("database is locked") without waiting.
+    credit_store = open_credit_store(env=settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Supervised: started again after a database restart has cut its connections.
-        runner = SupervisedProjectionRunner(env=settings) if embedded_projection else None
+        runner = supervised_projection_runner(settings) if embedded_projection else None
         if runner is not None:
             runner.__enter__()
         app.state.runner = runner
@@ -126,6 +130,7 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
             if runner is not None:
                 runner.__exit__(None, None, None)
         sql.close()
+        credit_store.datastore.close()
         if owns_registry:
             app.state.registry.close()
 
@@ -154,6 +159,7 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
 
     app.state.readiness_checks = [database_reachable, projection]
     app.state.view = view
+    app.state.credit_store = credit_store
     app.state.runner = None
 
     problems.install(app)

@@ -32,7 +32,21 @@ def records_at(stored_events: Sequence[StoredEvent], positions: Sequence[int]) -
     ]
 
 
-class ChainedSQLiteApplicationRecorder(WakesSubscribers, SQLiteApplicationRecorder):
+class SchemaWriteLockFirst:
+    """SQLite recorders whose tables are created under the write lock taken first (``BEGIN
+    IMMEDIATE``). The stock deferred ``BEGIN`` reads the schema, then upgrades to a write when a
+    statement writes; if another connection committed meanwhile, SQLite refuses the upgrade at
+    once ("database is locked") instead of waiting its busy timeout. Several runners start beside
+    each other in one service, so their table creation must wait for each other, not fail."""
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        c.execute("ROLLBACK")  # the deferred transaction just begun, empty
+        c.execute("BEGIN IMMEDIATE")
+        super()._create_table(c)  # type: ignore[misc]
+
+
+class ChainedSQLiteApplicationRecorder(SchemaWriteLockFirst, WakesSubscribers,
+                                       SQLiteApplicationRecorder):
     """SQLite recorder that chains every event and refuses UPDATE and DELETE by trigger. Its
     subscriptions poll (SQLite has no NOTIFY) and are woken at once by this process's writes."""
 

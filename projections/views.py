@@ -21,6 +21,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from audit.recorders import SchemaWriteLockFirst
 from domain.rules import Status, annual_report_deadline
 
 VIEW_NAME = "registry_view"
@@ -274,7 +275,7 @@ class RegistryViewSQL:
                 "by_city": by_city, "by_field": by_field, "by_grade": by_grade}
 
 
-class SQLiteRegistryView(RegistryViewSQL, SQLiteTrackingRecorder):
+class SQLiteRegistryView(RegistryViewSQL, SchemaWriteLockFirst, SQLiteTrackingRecorder):
     """The registry view on SQLite, beside the ledger in the same file."""
 
     def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:

@@ -125,7 +125,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         written = export_bundle(db, Path(args.out), origin=signing.origin(), checkpoints=notes,
                                 keys=signing.key_validities(db))
-    except (ExportError, FileExistsError, IsADirectoryError) as e:
+    except (ExportError, OSError) as e:  # exists, a directory, no such directory, no right
         print(f"consortia export: {e}", file=sys.stderr)
         return 2
     print(f"{written} records and {len(notes)} checkpoints written to {args.out}; verify it "

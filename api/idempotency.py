@@ -8,7 +8,8 @@ body) and, once answered, the status, the headers that matter (``Content-Type``,
 Concurrent retries are serialised by the primary key: the first request inserts a *pending* row
 and runs; another one with the same key finds the row and waits (bounded) for the answer, then
 replays it. A pending row older than the lease (a process died mid-request) may be taken over.
-Answers with a status below 500 are kept; a 5xx releases the key so that a retry runs again.
+Answers with a status below 500 are kept; a 5xx releases the key so that a retry runs again. An
+answer is sent only once it is kept, so that a client that saw it gets the same one on a retry.
 The same key with another request → 422 ``idempotency-key-reused``.
 
 Known limit: the row and the ledger's events are not written in one transaction; a process dying
@@ -21,11 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -33,8 +36,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyStore
-from api.problems import problem_bytes
+from api.problems import problem_bytes, unavailable_problem
 from api.sqlstore import SqlStore, StoreUnavailable, utcnow
+
+log = logging.getLogger("consortia.api")
 
 HEADER = "idempotency-key"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -62,7 +67,7 @@ def fingerprint(method: str, path: str, if_match: str | None, body: bytes) -> st
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, ensure_ascii=False,
                                separators=(",", ":")).encode("utf-8") if body else b""
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse: as sent
         canonical = body
     h = hashlib.sha256()
     for part in (method.upper().encode(), path.encode("utf-8"), (if_match or "").encode("utf-8")):
@@ -144,18 +149,27 @@ async def _send_bytes(send: Send, status: int, headers: list[tuple[str, str]],
 
 
 async def _send_problem(send: Send, scope: Scope, code: str, detail: str = "",
-                        headers: list[tuple[str, str]] | None = None) -> None:
-    status, body = problem_bytes(code, scope.get("path", ""), detail)
+                        headers: list[tuple[str, str]] | None = None, **extensions: Any) -> None:
+    status, body = problem_bytes(code, scope.get("path", ""), detail, **extensions)
     await _send_bytes(send, status, [("content-type", "application/problem+json"),
                                      *(headers or [])], body)
+
+
+def _collect(messages: list[Message]) -> Send:
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    return send
 
 
 class IdempotencyMiddleware:
     """Pure ASGI middleware: answers retried POSTs from the store, records first answers."""
 
     def __init__(self, app: ASGIApp, *, keys: KeyStore, store: IdempotencyStore,
-                 wait_seconds: float = 10.0, poll_seconds: float = 0.05) -> None:
+                 wait_seconds: float = 10.0, poll_seconds: float = 0.05,
+                 keep_seconds: float = 30.0) -> None:
         self.app = app
+        self.keep_seconds = keep_seconds
         self.keys = keys
         self.store = store
         self.wait_seconds = wait_seconds
@@ -177,8 +191,10 @@ class IdempotencyMiddleware:
             return
         try:
             await self._handle(scope, receive, send, headers, key)
-        except StoreUnavailable:
-            await _send_problem(send, scope, "database-unavailable", headers=[("retry-after", "5")])
+        except StoreUnavailable as e:
+            p = unavailable_problem("POST", scope.get("path", ""), e)
+            await _send_problem(send, scope, p.code, p.detail, headers=[("retry-after", "5")],
+                                reason=p.extensions["reason"])
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, headers: Headers,
                       key: str) -> None:
@@ -236,30 +252,42 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()  # the body is consumed: only a disconnect can follow
 
-        status = 0
-        kept: list[tuple[str, str]] = []
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                for k, v in message.get("headers", []):
-                    name = k.decode("latin-1").lower()
-                    if name in KEPT_HEADERS:
-                        kept.append((name, v.decode("latin-1")))
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-            await send(message)
-
+        # The answer is held back until it is kept: a client that has seen it can always have it
+        # again with the same key (the answers of these routes are small JSON documents).
+        messages: list[Message] = []
         try:
-            await self.app(scope, replay_body, capture)
+            await self.app(scope, replay_body, _collect(messages))
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await run_in_threadpool(self.store.release, client, key, token)
             raise
+        status = next((int(m["status"]) for m in messages if m["type"] == "http.response.start"),
+                      0)
         if 0 < status < 500:
-            await run_in_threadpool(self.store.complete, client, key, token,
-                                    StoredResponse(status, kept, b"".join(chunks)))
+            kept = [(k.decode("latin-1").lower(), v.decode("latin-1"))
+                    for m in messages if m["type"] == "http.response.start"
+                    for k, v in m.get("headers", [])
+                    if k.decode("latin-1").lower() in KEPT_HEADERS]
+            answer = StoredResponse(status, kept, b"".join(
+                m.get("body", b"") for m in messages if m["type"] == "http.response.body"))
+            await self._keep(client, key, token, answer)
         else:
             await run_in_threadpool(self.store.release, client, key, token)
+        for message in messages:
+            await send(message)
+
+    async def _keep(self, client: str, key: str, token: str, answer: StoredResponse) -> None:
+        """Record the answer, retrying for a while when the database is away: the command has
+        been recorded, so the client gets its answer in any case. Should the database stay
+        away, the key stays pending and a retry is answered once the lease has passed (on an
+        existing consortium, by a 412 of its now stale ``If-Match``)."""
+        deadline = time.monotonic() + self.keep_seconds
+        while True:
+            try:
+                await run_in_threadpool(self.store.complete, client, key, token, answer)
+                return
+            except StoreUnavailable as e:
+                if time.monotonic() >= deadline:
+                    log.warning("idempotency key %s of %s left pending: %r", key, client, e)
+                    return
+                await anyio.sleep(0.5)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import DataError, InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -45,12 +46,14 @@ HTTP_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "invalid-if-match": (400, "If-Match 格式错误", "Malformed If-Match header"),
     "invalid-idempotency-key": (400, "幂等键格式错误", "Malformed Idempotency-Key header"),
     "position-not-written": (400, "账本中尚无该位置", "No such ledger position has been written"),
+    "invalid-cursor": (400, "信息流游标无效", "Invalid feed cursor"),
     "unauthenticated": (401, "需要有效的访问密钥", "A valid API key is required"),
     "read-only-role": (403, "当前角色仅可查询，不能登记", "This role may read but not record"),
     "forbidden": (403, "无权访问", "Forbidden"),
     "not-found": (404, "资源不存在", "Not found"),
     "method-not-allowed": (405, "不支持该请求方法", "Method not allowed"),
     "not-acceptable": (406, "无法提供所需格式", "Not acceptable"),
+    "delivery-pending": (409, "该事件仍在投递中", "The delivery is still pending"),
     "idempotency-request-in-progress": (
         409, "相同幂等键的请求正在处理", "A request with this idempotency key is in progress"),
     "payload-too-large": (413, "请求体过大", "Request body too large"),
@@ -238,11 +241,60 @@ def for_http_exception(request: Request, exc: StarletteHTTPException) -> JSONRes
     return problem_response(body, exc.headers)
 
 
+#: What a driver's message says about why the database refuses (checked in this order):
+#: reason → (message fragments, 中文 / English detail).
+_UNAVAILABLE_REASONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "storage-full": (("disk is full", "no space left", "could not extend file"),
+                     "数据库存储空间已满，暂不能登记 / the database's storage is full: writes are "
+                     "refused until space is freed; nothing was recorded"),
+    "read-only": (("readonly", "read-only", "disk i/o error", "operation not permitted"),
+                  "数据库当前只读，暂不能登记 / the database cannot be written (read-only file or "
+                  "volume, or a storage error): nothing was recorded"),
+    "locked": (("database is locked", "database table is locked"),
+               "数据库繁忙，请稍后重试 / the database is busy; retry later: nothing was recorded"),
+    "unreachable": (("connect", "connection", "terminating", "server closed", "timeout",
+                     "unable to open", "pool"),
+                    "数据库暂不可用，请稍后重试 / the database is unavailable; retry later"),
+}
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why the database refused (a key of ``_UNAVAILABLE_REASONS``), from the messages of the
+    exception and its causes; None when nothing says it is about availability."""
+    texts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(texts) < 5:
+        texts.append(f"{type(seen).__name__} {seen}".lower())
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(texts)
+    for reason, (fragments, _) in _UNAVAILABLE_REASONS.items():
+        if any(f in text for f in fragments):
+            return reason
+    return None
+
+
+def unavailable_problem(method: str, path: str, exc: BaseException) -> ApiProblem:
+    """The 503 for a database that refuses, logged with its cause for the operator; the
+    client learns the reason, never the driver's message."""
+    reason = unavailable_reason(exc) or "unreachable"
+    log.warning("database unavailable (%s) on %s %s: %r", reason, method, path, exc, exc_info=exc)
+    return ApiProblem("database-unavailable", _UNAVAILABLE_REASONS[reason][1],
+                      headers={"Retry-After": "5"}, reason=reason)
+
+
 def for_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    if isinstance(exc, sqlite3.OperationalError) and unavailable_reason(exc) is None:
+        return for_unexpected(request, exc)  # e.g. "no such table": a fault of ours, not of the DB
+    return for_api_problem(request, unavailable_problem(request.method, request.url.path, exc))
+
+
+def for_data_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold or compare (a NUL character in a query, a number out of
+    range): the request's fault, not the server's."""
+    log.info("value refused by the database on %s %s: %r", request.method, request.url.path, exc)
     return for_api_problem(request, ApiProblem(
-        "database-unavailable", "数据库暂不可用，请稍后重试 / the database is unavailable; retry "
-        "later", headers={"Retry-After": "5"}))
+        "validation-error", "请求中的值无法由数据库处理（如空字符 U+0000）/ a value in the request "
+        "cannot be handled by the database (e.g. a NUL character)"))
 
 
 def for_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -256,9 +308,33 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, for_api_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, for_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, for_http_exception)  # type: ignore[arg-type]
-    for unavailable in (OperationalError, InterfaceError, StoreUnavailable):
-        app.add_exception_handler(unavailable, for_unavailable)
+    # The drivers' own errors too: some reads use a connection of their own.
+    unavailable: tuple[type[Exception], ...] = (
+        OperationalError, InterfaceError, StoreUnavailable, sqlite3.OperationalError,
+        *_postgres_unavailable())
+    for error in unavailable:
+        app.add_exception_handler(error, for_unavailable)
+    refused: tuple[type[Exception], ...] = (DataError, *_postgres_data_errors())
+    for error in refused:
+        app.add_exception_handler(error, for_data_error)
     app.add_exception_handler(Exception, for_unexpected)
+
+
+def _postgres_unavailable() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # an installation without PostgreSQL support
+        return ()
+    return psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout
+
+
+def _postgres_data_errors() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg
+    except ImportError:
+        return ()
+    return (psycopg.DataError,)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

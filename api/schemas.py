@@ -24,6 +24,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     WithJsonSchema,
+    model_validator,
 )
 
 from domain.consortium import Change, CreditViolation
@@ -98,8 +99,26 @@ Sha256 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$",
                                                 "document, 64 lowercase hex digits")]
 
 
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000: refused here, it would stop the read models there.
+        if _contains_nul(data):
+            raise ValueError("文本不得包含空字符 U+0000 / text may not contain the NUL character")
+        return data
 
 
 # ------------------------------------------------------------------------------ value objects

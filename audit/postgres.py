@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import (
+    IntegrityError,
     InterfaceError,
     OperationalError,
     ProgrammingError,
@@ -16,7 +19,6 @@ from eventsourcing.postgres import (
     PostgresDatastore,
     PostgresSubscription,
 )
-from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from audit.chain import GENESIS, chain
@@ -27,6 +29,10 @@ from audit.subscriptions import PollingPull, WakesSubscribers
 class ListenAndPollSubscription(PollingPull, PostgresSubscription):
     """LISTEN/NOTIFY for promptness plus a periodic poll, so that a lost notification (a dropped
     LISTEN connection, a restart) never stalls a subscriber."""
+
+
+#: Attempts of one insert when the connection is lost (as eventsourcing's own recorder makes).
+INSERT_ATTEMPTS = 10
 
 
 class ChainedPostgresApplicationRecorder(WakesSubscribers, PostgresApplicationRecorder):
@@ -76,14 +82,54 @@ class ChainedPostgresApplicationRecorder(WakesSubscribers, PostgresApplicationRe
         self.select_head_statement = SQL(
             "SELECT hash FROM {schema}.{links} ORDER BY position DESC LIMIT 1"
         ).format(schema=schema, links=links)
+        self.select_stored_event_statement = SQL(
+            "SELECT notification_id, topic, state FROM {schema}.{events} "
+            "WHERE originator_id = %s AND originator_version = %s"
+        ).format(schema=schema, events=Identifier(self.events_table_name))
         self.insert_links_statement = SQL(
             "INSERT INTO {schema}.{links} (position, prev_hash, hash) "
             "SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[])"
         ).format(schema=schema, links=links)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
+        """Insert and chain the events, retrying on a lost connection. A retry may find its own
+        events already committed (the COMMIT reached the server, its answer did not): they are
+        recognised byte for byte and their positions returned, not reported as a conflict."""
+        interrupted = False
+        for attempt in range(1, INSERT_ATTEMPTS + 1):
+            try:
+                return self._insert_events_once(stored_events, **kwargs)
+            except (InterfaceError, OperationalError):
+                if attempt == INSERT_ATTEMPTS:
+                    raise
+                interrupted = True
+                time.sleep(0.2 * (1 + 0.1 * (random.random() - 0.5)))
+            except IntegrityError:
+                stored = self._already_stored(stored_events) if interrupted else None
+                if stored is None:
+                    raise
+                return stored
+        raise AssertionError("unreachable")
+
+    def _already_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The positions of exactly these events (same topic and state) when all are stored."""
+        positions = []
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                for e in stored_events:
+                    curs.execute(self.select_stored_event_statement,
+                                 (e.originator_id, e.originator_version))
+                    row = curs.fetchone()
+                    if row is None or row["topic"] != e.topic or bytes(row["state"]) != e.state:
+                        return None
+                    positions.append(int(row["notification_id"]))
+        except (InterfaceError, OperationalError):
+            return None
+        return positions
+
+    def _insert_events_once(self, stored_events: Sequence[StoredEvent],
+                            **kwargs: Any) -> Sequence[int] | None:
         exc: Exception | None = None
         positions: Sequence[int] | None = None
         with self.datastore.get_connection() as conn:

@@ -8,9 +8,10 @@ its own process (``consortia project``).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,8 @@ from domain.consortium import Consortium
 from domain.registry import Registry
 from projections.documents import consortium_document
 from projections.views import VIEW_NAME, PostgresRegistryView, RegistryViewSQL, SQLiteRegistryView
+
+log = logging.getLogger("consortia.projections")
 
 #: Consortia whose aggregates stay in memory between events.
 CACHE_SIZE = 10_000
@@ -165,3 +168,90 @@ def catch_up(registry: Registry, view: RegistryViewSQL, *, batch: int = REBUILD_
             dirty[event.originator_id] = None
         position = notifications[-1].id
         view.apply([folder.document(cid) for cid in dirty], Tracking(registry.name, position))
+
+
+class SupervisedRunner:
+    """A projection runner started again whenever it stops on an error (a database restart cuts
+    its connections). The tracking records make the new runner resume right after the last event
+    applied: nothing is applied twice or skipped. ``make`` builds a new runner (not yet
+    entered); ``close`` is called after each runner has been exited (to close its view)."""
+
+    def __init__(self, make: Callable[[], ProjectionRunner[Any, Any]], *, name: str,
+                 retry_seconds: float = 1.0,
+                 close: Callable[[ProjectionRunner[Any, Any]], None] | None = None) -> None:
+        self._make = make
+        self._name = name
+        self._close_view = close
+        self._retry_seconds = retry_seconds
+        self._runner: ProjectionRunner[Any, Any] | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name=f"{name}-supervisor",
+                                        daemon=True)
+        self.restarts = 0
+        self.last_error: BaseException | None = None
+
+    @property
+    def running(self) -> bool:
+        """A runner is following the ledger now."""
+        runner = self._runner
+        return runner is not None and not runner.is_interrupted.is_set()
+
+    def __enter__(self) -> SupervisedRunner:
+        self._start_runner()  # a database down now is retried, not fatal to the service
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            self._close(runner)
+
+    def _start_runner(self) -> None:
+        try:
+            runner = self._make()
+            runner.__enter__()
+        except Exception as e:  # the database is unreachable: the supervisor tries again
+            self.last_error = e
+            log.warning("%s runner could not start: %r; retrying", self._name, e)
+            return
+        self._runner = runner
+
+    def _close(self, runner: ProjectionRunner[Any, Any]) -> None:
+        try:
+            runner.__exit__(None, None, None)  # re-raises the error that stopped it
+        except Exception as e:
+            self.last_error = e
+            log.warning("%s runner stopped: %r; starting it again", self._name, e)
+        if self._close_view is not None:
+            try:
+                self._close_view(runner)
+            except Exception as e:  # closing a broken connection may fail too
+                log.warning("%s runner's view did not close: %r", self._name, e)
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(self._retry_seconds):
+            runner = self._runner
+            if runner is not None and not runner.is_interrupted.is_set():
+                continue
+            if runner is not None:
+                self._runner = None
+                self._close(runner)
+                self.restarts += 1
+            if not self._stopping.is_set():
+                self._start_runner()
+
+
+def supervised_projection_runner(env: Mapping[str, str], *, retry_seconds: float = 1.0
+                                 ) -> SupervisedRunner:
+    """The registry projection runner, supervised (see ``SupervisedRunner``)."""
+    settings = dict(env)
+    return SupervisedRunner(lambda: RegistryProjectionRunner(env=settings), name="projection",
+                            retry_seconds=retry_seconds, close=close_view)
+
+
+def close_view(runner: ProjectionRunner[Any, Any]) -> None:
+    """Close the connections of a runner's view (exiting a runner closes only its application)."""
+    runner.view.datastore.close()

@@ -146,6 +146,48 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0,
             after = last
 
 
+def record_count(db: Database) -> int:
+    """How many records the ledger holds."""
+    if db.backend == "sqlite":
+        conn = sqlite_connect(db)
+        try:
+            return int(conn.execute(f"SELECT count(*) FROM {db.events_table}").fetchone()[0])
+        finally:
+            conn.close()
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    with psycopg.connect(db.conninfo()) as pg:
+        row = pg.execute(SQL("SELECT count(*) FROM {}").format(
+            Identifier(db.events_table))).fetchone()
+        return int(row[0]) if row else 0
+
+
+def positions_before(db: Database, indexes: list[int]) -> list[int]:
+    """For each record index k (0-based), the position of the record before it (0 for k = 0):
+    where a walk that starts at the k-th record starts reading after."""
+    if db.backend == "sqlite":
+        conn = sqlite_connect(db)
+        try:
+            return [0 if k == 0 else int(conn.execute(
+                f"SELECT rowid FROM {db.events_table} ORDER BY rowid LIMIT 1 OFFSET ?",
+                (k - 1,)).fetchone()[0]) for k in indexes]
+        finally:
+            conn.close()
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    query = SQL("SELECT notification_id FROM {} ORDER BY notification_id LIMIT 1 OFFSET %s"
+                ).format(Identifier(db.events_table))
+    with psycopg.connect(db.conninfo()) as pg:
+        out = []
+        for k in indexes:
+            row = pg.execute(query, (k - 1,)).fetchone() if k else (0,)
+            assert row is not None
+            out.append(int(row[0]))
+        return out
+
+
 def link_count(db: Database, *, after: int = 0) -> tuple[int, int | None]:
     """How many links there are after ``after``, and the last one's position."""
     if db.backend == "sqlite":

@@ -161,14 +161,17 @@ class _Walk:
 
 def verify_chain(db: Database, *, progress: Callable[[int], None] | None = None,
                  max_damage: int = 100, batch: int | None = None,
-                 checkpoints: Sequence[Checkpoint] = (), start: Start | None = None) -> Report:
+                 checkpoints: Sequence[Checkpoint] = (), start: Start | None = None,
+                 workers: int | None = None) -> Report:
     """Walk the ledger from genesis (or from ``start``); report every damaged position (up to
     ``max_damage``). The Merkle root of the records walked is compared with every checkpoint's
     signed root at its size: a ledger rewritten with freshly computed links, or cut short, is
     named too. ``batch`` (rows per read) is for tests.
 
     An intact ledger is walked by a tight loop over plain rows; at the first sign of damage the
-    walk goes back one batch and names what it finds record by record."""
+    walk goes back one batch and names what it finds record by record. A full verification of a
+    large ledger rehashes it on ``workers`` processes first (default: one per core; see
+    ``audit.verify_parallel``) and walks it in this process only if that did not find it intact."""
     report = Report(database=db.display())
     frontier = Frontier() if start is None else start.frontier.copy()
     walk = _Walk(after=0 if start is None else start.position,
@@ -176,6 +179,9 @@ def verify_chain(db: Database, *, progress: Callable[[int], None] | None = None,
                  frontier=frontier,
                  due=sorted((c for c in checkpoints if c.size > frontier.size),
                             key=lambda c: c.size))
+    if start is None and workers != 1 and _in_parallel(db, report, walk, workers, progress,
+                                                       max_damage):
+        return report
     origin = walk.copy()
     resume = _fast_walk(db, walk, progress, batch or FAST_BATCH)
     if resume is None:
@@ -195,6 +201,32 @@ def verify_chain(db: Database, *, progress: Callable[[int], None] | None = None,
     _careful_walk(db, report, resume, progress=progress, max_damage=max_damage,
                   batch=batch or ledger.BATCH)
     return report
+
+
+def _in_parallel(db: Database, report: Report, walk: _Walk, workers: int | None,
+                 progress: Callable[[int], None] | None, max_damage: int, *,
+                 level: int | None = None, min_records: int | None = None) -> bool:
+    """True when the parallel rehash found the ledger intact and ``report`` is complete."""
+    from audit import verify_parallel as vp
+
+    intact = vp.verify_in_parallel(
+        db, workers=vp.default_workers() if workers is None else workers,
+        checkpoints=walk.due, progress=progress,
+        level=vp.BLOCK_LEVEL if level is None else level,
+        min_records=vp.MIN_RECORDS if min_records is None else min_records)
+    if intact is None:
+        return False
+    for signed in [c for c in walk.due if c.size <= intact.records]:
+        tree = Frontier(size=signed.size)
+        tree.hashes = intact.roots_at[signed.size]
+        if tree.root() != signed.root:
+            return False  # the single-process walk names the rewritten position
+    walk.due[:] = [c for c in walk.due if c.size > intact.records]
+    walk.frontier.hashes, walk.frontier.size = intact.frontier_hashes, intact.records
+    walk.records = report.records = intact.records
+    report.head_position, report.head_hash = intact.head_position, intact.head_hash.hex()
+    _finish(report, walk, max_damage)
+    return True
 
 
 def _fast_walk(db: Database, walk: _Walk, progress: Callable[[int], None] | None,

@@ -8,13 +8,16 @@ import subprocess
 import sys
 import threading
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
 from api.cli import main as cli
 from api.demo import record_demo
+from audit import ledger
 from audit.chain import GENESIS, Record
+from audit.checkpoints import Checkpoint
 from audit.store import open_registry, parse_database_url
 from audit.verify import verify_chain
 from domain import errors
@@ -266,3 +269,71 @@ def test_an_intact_ledger_reports_the_same_head_and_root_whatever_the_read_batch
         small = verify_chain(db, batch=batch)
         assert small.ok and (small.records, small.tree_root, small.head_hash) == (
             whole.records, whole.tree_root, whole.head_hash)
+
+
+def _checkpoint(db: Any, size: int, *, wrong: bool = False) -> Checkpoint:
+    from audit.verify import Frontier
+
+    tree = Frontier()
+    for row in ledger.rows(db):
+        if tree.size == size:
+            break
+        assert row.link is not None
+        tree.append(row.link.hash)
+    root = tree.root() if not wrong else bytes(32)
+    return Checkpoint("consortia.test/ledger", size, root, datetime.now(UTC))
+
+
+@pytest.fixture
+def in_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parallel path on a small ledger: blocks of 8 records, no minimum size."""
+    from audit import verify_parallel
+
+    monkeypatch.setattr(verify_parallel, "BLOCK_LEVEL", 3)
+    monkeypatch.setattr(verify_parallel, "MIN_RECORDS", 0)
+
+
+@pytest.mark.usefixtures("in_small_blocks")
+def test_a_parallel_verification_reports_what_one_process_reports(demo_url: str) -> None:
+    db = parse_database_url(demo_url)
+    signed = [_checkpoint(db, n) for n in (1, 7, 8, 16, 23, 44)]
+    alone = verify_chain(db, workers=1, checkpoints=signed)
+    assert alone.ok and alone.records == 44
+    from audit.verify import Frontier
+    from audit.verify_parallel import verify_in_parallel
+
+    for workers in (2, 3):  # the parallel path itself finds it intact (no fallback hides it)
+        intact = verify_in_parallel(db, workers=workers, checkpoints=signed, level=3,
+                                    min_records=0)
+        assert intact is not None and intact.records == 44
+        for c in signed:
+            tree = Frontier(size=c.size)
+            tree.hashes = intact.roots_at[c.size]
+            assert tree.root() == c.root
+    for workers in (2, 3):
+        together = verify_chain(db, workers=workers, checkpoints=signed)
+        assert together.ok
+        assert (together.records, together.head_position, together.head_hash,
+                together.tree_size, together.tree_root) == (
+            alone.records, alone.head_position, alone.head_hash, alone.tree_size,
+            alone.tree_root)
+
+
+@pytest.mark.usefixtures("in_small_blocks")
+@pytest.mark.parametrize("damage", ["modified", "swapped", "last-deleted", "rewritten",
+                                    "truncated"])
+def test_a_parallel_verification_names_damage_as_one_process_does(demo_url: str,
+                                                                  damage: str) -> None:
+    db = parse_database_url(demo_url)
+    signed = [_checkpoint(db, 20)]
+    if damage == "rewritten":
+        signed = [_checkpoint(db, 20, wrong=True)]
+    elif damage == "truncated":
+        signed.append(Checkpoint("consortia.test/ledger", 50, bytes(32), datetime.now(UTC)))
+    else:
+        TAMPERING[damage](Tamperer(demo_url))
+    alone = verify_chain(db, workers=1, checkpoints=signed)
+    together = verify_chain(db, workers=3, checkpoints=signed)
+    assert not alone.ok
+    assert (together.damage, together.records, together.tree_root) == (
+        alone.damage, alone.records, alone.tree_root)

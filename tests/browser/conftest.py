@@ -23,8 +23,10 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 TODAY = date(2026, 11, 25)
 
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (scripts/test installs it)",
-                allow_module_level=True)
+    _missing = f"Debian's Chromium is not installed at {CHROMIUM} (scripts/test installs it)"
+    if os.environ.get("CONSORTIA_REQUIRE_BROWSER", "") in ("1", "true", "yes"):
+        raise pytest.UsageError(f"CONSORTIA_REQUIRE_BROWSER=1 but {_missing}")
+    pytest.skip(_missing, allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 

@@ -18,20 +18,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from audit.recorders import SchemaWriteLockFirst
 from audit.store import POSTGRES_EVENTS_TABLE, SQLITE_EVENTS_TABLE, registry_env
 from domain.registry import Registry
 from projections.credit_events import FEED_TOPICS
 from projections.credit_feed import CreditLedgerSQL
+from projections.tables import PostgresTables, SQLiteTables
 
 OUTBOX_NAME = "credit_outbox"
 TRACKING_TABLE = f"{OUTBOX_NAME}_tracking"
@@ -371,50 +368,23 @@ def _delivery(row: Any) -> Delivery:
         created_at=float(row["created_at"]))
 
 
-class SQLiteCreditStore(CreditOutboxSQL, SchemaWriteLockFirst, SQLiteTrackingRecorder):
+class SQLiteCreditStore(SQLiteTables, CreditOutboxSQL):
     """The credit feed and outbox on SQLite, in the ledger's file."""
 
+    tracking_table = TRACKING_TABLE
+    ddl = _DDL
     events_table = SQLITE_EVENTS_TABLE
     position_column = "rowid"
 
-    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        self.insert_tracking_statement = self.insert_tracking_statement.replace(
-            "tracking", TRACKING_TABLE)
-        self.select_max_tracking_id_statement = self.select_max_tracking_id_statement.replace(
-            "tracking", TRACKING_TABLE)
 
-    def construct_create_table_statements(self) -> list[str]:
-        statements = [s.replace("EXISTS tracking", f"EXISTS {TRACKING_TABLE}")
-                      for s in super().construct_create_table_statements()]
-        return [*statements, *_DDL]
-
-    def _tx(self, *, commit: bool) -> AbstractContextManager[Any]:
-        return self.datastore.transaction(commit=commit)
-
-    def _track(self, cursor: Any, tracking: Tracking) -> None:
-        self._insert_tracking(cursor, tracking)
-
-
-class PostgresCreditStore(CreditOutboxSQL, PostgresTrackingRecorder):
+class PostgresCreditStore(PostgresTables, CreditOutboxSQL):
     """The credit feed and outbox on PostgreSQL, in the ledger's database."""
 
+    tracking_table = TRACKING_TABLE
+    ddl = _DDL
     placeholder = "%s"
     events_table = POSTGRES_EVENTS_TABLE
     position_column = "notification_id"
-
-    def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str = "",
-                 **kwargs: Any) -> None:
-        super().__init__(datastore, tracking_table_name=TRACKING_TABLE, **kwargs)
-        from psycopg.sql import SQL
-
-        self.sql_create_statements.extend(SQL(s).format() for s in _DDL)  # type: ignore[arg-type]
-
-    def _tx(self, *, commit: bool) -> AbstractContextManager[Any]:
-        return self.datastore.transaction(commit=commit)
-
-    def _track(self, cursor: Any, tracking: Tracking) -> None:
-        self._insert_tracking(cursor, tracking)
 
 
 def store_class_for(env: Mapping[str, str]) -> type[CreditOutboxSQL]:

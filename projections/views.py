@@ -18,11 +18,9 @@ from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from audit.recorders import SchemaWriteLockFirst
 from domain.rules import Status, annual_report_deadline
+from projections.tables import PostgresTables, SQLiteTables
 
 VIEW_NAME = "registry_view"
 TRACKING_TABLE = f"{VIEW_NAME}_tracking"
@@ -275,45 +273,17 @@ class RegistryViewSQL:
                 "by_city": by_city, "by_field": by_field, "by_grade": by_grade}
 
 
-class SQLiteRegistryView(RegistryViewSQL, SchemaWriteLockFirst, SQLiteTrackingRecorder):
+class SQLiteRegistryView(SQLiteTables, RegistryViewSQL):
     """The registry view on SQLite, beside the ledger in the same file."""
 
-    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        self.insert_tracking_statement = self.insert_tracking_statement.replace(
-            "tracking", TRACKING_TABLE)
-        self.select_max_tracking_id_statement = self.select_max_tracking_id_statement.replace(
-            "tracking", TRACKING_TABLE)
-
-    def construct_create_table_statements(self) -> list[str]:
-        statements = [s.replace("EXISTS tracking", f"EXISTS {TRACKING_TABLE}")
-                      for s in super().construct_create_table_statements()]
-        return [*statements, *_DDL]
-
-    def _tx(self, *, commit: bool) -> AbstractContextManager[Any]:
-        return self.datastore.transaction(commit=commit)
-
-    def _track(self, cursor: Any, tracking: Tracking) -> None:
-        self._insert_tracking(cursor, tracking)
+    tracking_table = TRACKING_TABLE
+    ddl = _DDL
 
 
-class PostgresRegistryView(RegistryViewSQL, PostgresTrackingRecorder):
+class PostgresRegistryView(PostgresTables, RegistryViewSQL):
     """The registry view on PostgreSQL, beside the ledger in the same database."""
 
+    tracking_table = TRACKING_TABLE
+    ddl = _DDL
     placeholder = "%s"
     doc_bytes = "convert_to(doc, 'UTF8')"
-
-    def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str = "",
-                 **kwargs: Any) -> None:
-        super().__init__(datastore, tracking_table_name=TRACKING_TABLE, **kwargs)
-        from psycopg.sql import SQL
-
-        self.sql_create_statements.extend(SQL(s).format() for s in _DDL)  # type: ignore[arg-type]
-
-    def _tx(self, *, commit: bool) -> AbstractContextManager[Any]:
-        return self.datastore.transaction(commit=commit)
-
-    def _track(self, cursor: Any, tracking: Tracking) -> None:
-        self._insert_tracking(cursor, tracking)
-
-

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
+from uuid import UUID, uuid5
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -131,6 +132,29 @@ def idempotency_key_header(
                     "characters, kept per API key)", examples=["2f6c1a0e-form-0001"])] = None,
 ) -> None:
     """Declares the header in OpenAPI; ``api.idempotency.IdempotencyMiddleware`` acts on it."""
+
+
+#: The namespace of the consortium ids derived from idempotency keys (``formation_id_for``).
+FORMATION_NAMESPACE = UUID("6f1d3c52-4a8e-5b7f-9c20-3e1a7d5b9f04")
+
+
+def formation_id_for(key_id: str, idempotency_key: str) -> UUID:
+    """The id of the consortium that a ``POST /consortia`` with this Idempotency-Key of this API
+    key starts. However often the request is run (a retry whose first answer was lost, after
+    the key's lease has passed), it can start one consortium only: a second run finds the id
+    taken and is refused."""
+    return uuid5(FORMATION_NAMESPACE, f"{key_id}\n{idempotency_key}")
+
+
+def formation_id(request: Request, principal: PrincipalDep) -> UUID | None:
+    """The key-derived id of a new consortium, when the request has an Idempotency-Key."""
+    key = request.headers.get("idempotency-key")
+    if not key or principal is None:
+        return None
+    return formation_id_for(principal.key_id, key)
+
+
+FormationIdDep = Annotated[UUID | None, Depends(formation_id)]
 
 
 def require_role(*roles: Role) -> Callable[[ApiKey | None], ApiKey]:

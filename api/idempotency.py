@@ -13,9 +13,11 @@ answer is sent only once it is kept, so that a client that saw it gets the same 
 The same key with another request → 422 ``idempotency-key-reused``.
 
 Known limit: the row and the ledger's events are not written in one transaction; a process dying
-between the two leaves a pending row that is taken over after the lease. A retry then runs again:
-on an existing consortium its ``If-Match`` makes it a 412, but a retried ``POST /consortia`` could
-start a second consortium.
+between the two leaves a pending row that is taken over after the lease. A retry then runs again
+and is refused rather than written twice: on an existing consortium its ``If-Match`` makes it a
+412; a ``POST /consortia`` starts the consortium under an id derived from the client and the key
+(``api.deps.formation_id_for``), so its retry finds the id taken and answers 409
+``consortium-already-started`` with the consortium's ``Location``.
 """
 
 from __future__ import annotations

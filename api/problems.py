@@ -54,6 +54,9 @@ HTTP_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "method-not-allowed": (405, "不支持该请求方法", "Method not allowed"),
     "not-acceptable": (406, "无法提供所需格式", "Not acceptable"),
     "delivery-pending": (409, "该事件仍在投递中", "The delivery is still pending"),
+    "consortium-already-started": (
+        409, "该幂等键已开始组建一个创新联合体（见 Location）",
+        "This Idempotency-Key has already started a consortium (see Location)"),
     "idempotency-request-in-progress": (
         409, "相同幂等键的请求正在处理", "A request with this idempotency key is in progress"),
     "payload-too-large": (413, "请求体过大", "Request body too large"),

@@ -16,8 +16,15 @@ from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Depends, Path, Response
 from fastapi.routing import APIRoute
 
-from api.deps import API_V1, IfMatchDep, RegistryDep, WriterDep, idempotency_key_header
-from api.problems import problem_responses
+from api.deps import (
+    API_V1,
+    FormationIdDep,
+    IfMatchDep,
+    RegistryDep,
+    WriterDep,
+    idempotency_key_header,
+)
+from api.problems import ApiProblem, problem_responses
 from api.schemas import (
     AdmitMember,
     AnnualReport,
@@ -89,13 +96,20 @@ def _write(response: Response, command: Callable[[], dict[str, Any]]) -> Command
 @router.post("", status_code=201, **COMMAND, responses=NEW,
              summary="遴选牵头单位、开始组建 / Select the lead unit and start formation")
 def start_formation(body: StartFormation, actor: WriterDep, registry: RegistryDep,
-                    response: Response) -> CommandResult:
+                    response: Response, formation_id: FormationIdDep = None) -> CommandResult:
     """§5.1 A city bureau selects a qualified lead unit: a new consortium starts forming."""
-    result = _write(response, lambda: registry.select_lead(
-        name=body.name, city=body.city, lead=body.lead.to_domain(),
-        qualification=body.qualification.to_domain(), fields=list(body.fields),
-        technologies=list(body.technologies), actor=actor, effective_date=body.effective_date,
-        document=document_of(body.document)))
+    try:
+        result = _write(response, lambda: registry.select_lead(
+            name=body.name, city=body.city, lead=body.lead.to_domain(),
+            qualification=body.qualification.to_domain(), fields=list(body.fields),
+            technologies=list(body.technologies), actor=actor, effective_date=body.effective_date,
+            document=document_of(body.document), consortium_id=formation_id))
+    except StaleVersion:
+        if formation_id is None:
+            raise
+        location = f"{API_V1}/consortia/{formation_id}"
+        raise ApiProblem("consortium-already-started", headers={"Location": location},
+                         consortium_id=str(formation_id)) from None
     response.headers["Location"] = f"{API_V1}/consortia/{result.consortium_id}"
     return result
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -130,8 +131,10 @@ class Consortium(Aggregate):
         effective_date: date,
         today: date,
         document: Document | None = None,
+        consortium_id: UUID | None = None,
     ) -> Consortium:
-        """§5.1: a city bureau selects a qualified lead unit; the consortium starts forming."""
+        """§5.1: a city bureau selects a qualified lead unit; the consortium starts forming
+        (under ``consortium_id`` when the caller names it, else a new random id)."""
         if not name.strip():
             raise errors.InvalidValue("创新联合体须有名称 / a consortium needs a name", field="name")
         check_city(city)
@@ -139,7 +142,9 @@ class Consortium(Aggregate):
         rules.check_effective_date(effective_date, today, None)
         qualification.check(lead)
         checked_fields = check_fields(list(fields))
-        return cls(
+        # eventsourcing's way to create an aggregate under a given id (None: a new random one).
+        return cls._create(
+            cls.LeadUnitSelected, id=consortium_id,  # type: ignore[attr-defined]
             name=name.strip(), city=city, lead=lead, qualification=qualification,
             fields=checked_fields, technologies=tuple(TechnologyKind(t) for t in technologies),
             actor=actor, effective_date=effective_date, document=document,

@@ -155,12 +155,13 @@ class Registry(Application[UUID]):
     def select_lead(self, *, name: str, city: str, lead: Unit, qualification: LeadQualification,
                     fields: list[str], technologies: list[TechnologyKind] | None = None,
                     actor: Actor, effective_date: date,
-                    document: Document | None = None) -> dict[str, Any]:
+                    document: Document | None = None,
+                    consortium_id: UUID | None = None) -> dict[str, Any]:
         """§5.1 A city bureau selects the lead unit: a new consortium starts forming."""
         consortium = Consortium.select_lead(
             name=name, city=city, lead=lead, qualification=qualification, fields=fields,
             technologies=technologies or [], actor=actor, effective_date=effective_date,
-            today=self.clock(), document=document)
+            today=self.clock(), document=document, consortium_id=consortium_id)
         return self._saved(consortium)
 
     def admit_member(self, consortium_id: UUID | str, unit: Unit, *, actor: Actor,

@@ -493,11 +493,12 @@ def place_domain_error(error: DomainError, sub: Submission, inputs: list[Input],
 
 def record(command: Command, body: BaseModel, *, actor: Actor, registry: Registry,
            consortium_id: str | None, version: int | None,
-           path: dict[str, str]) -> schemas.CommandResult:
+           path: dict[str, str], formation_id: UUID | None = None) -> schemas.CommandResult:
     """Record the step through the API's own route function (the same mapping onto the Registry
     as a JSON request); raises the domain's error when a rule refuses it."""
     offered: dict[str, Any] = {"body": body, "actor": actor, "registry": registry,
-                               "response": Response(), "version": version, **path}
+                               "response": Response(), "version": version,
+                               "formation_id": formation_id, **path}
     if consortium_id is not None:
         offered["consortium_id"] = UUID(consortium_id)
     wanted = inspect.signature(command.route).parameters

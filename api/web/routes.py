@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 
 from api import routes_audit
 from api.auth import ApiKey
+from api.deps import formation_id_for
 from api.idempotency import IdempotencyStore, StoredResponse, fingerprint
 from api.problems import ApiProblem, status_for
 from api.web import forms, sessions
@@ -468,7 +469,12 @@ def _record_form(request: Request, session: sessions.WebSession, consortium_id: 
         result = forms.record(spec, body, actor=session.principal.actor(),
                               registry=request.app.state.registry,
                               consortium_id=ctx.doc["id"] if ctx.doc else None,
-                              version=version if ctx.doc else None, path=sub.path)
+                              version=version if ctx.doc else None, path=sub.path,
+                              formation_id=formation_id_for(session.principal.key_id, key))
+    except ApiProblem as e:
+        if e.code != "consortium-already-started":
+            raise
+        return _see_other(f"{PREFIX}/consortia/{e.extensions['consortium_id']}")
     except StaleVersion as e:
         return again(412, stale={"current": e.details.get("current_version", "?"),
                                  "expected": e.details.get("expected_version", version)})

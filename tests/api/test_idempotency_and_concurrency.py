@@ -56,6 +56,30 @@ def test_a_retried_creation_returns_the_first_answer_and_writes_once(api: Api) -
     assert api.head() == head
 
 
+def test_a_creation_run_again_after_its_answer_was_lost_cannot_start_a_second_consortium(
+        api: Api) -> None:
+    body = p.start()
+    first = api.post("/consortia", body, "nanjing", **{"Idempotency-Key": "form-0002"})
+    assert first.status_code == 201
+    head = api.head()
+    # The kept answer is gone, as when the process died before keeping it and the key's lease
+    # has passed: the retry runs the command again.
+    api.app.state.sql.execute("DELETE FROM idempotency_keys WHERE idempotency_key = ?",
+                              ("form-0002",))
+    again = api.post("/consortia", body, "nanjing", **{"Idempotency-Key": "form-0002"})
+    problem = assert_problem(again, 409, "consortium-already-started")
+    assert problem["consortium_id"] == first.json()["consortium_id"]
+    assert again.headers["Location"] == first.headers["Location"]
+    assert api.head() == head  # nothing written
+
+    # Another key, or the same key of another client, starts another consortium.
+    other = api.post("/consortia", body, "nanjing2", **{"Idempotency-Key": "form-0002"})
+    assert other.status_code == 201
+    assert other.json()["consortium_id"] != first.json()["consortium_id"]
+    without = api.post("/consortia", body, "nanjing")
+    assert without.status_code == 201
+
+
 def test_a_key_reused_for_another_request_is_a_422(api: Api) -> None:
     api.post("/consortia", p.start(), "nanjing", **{"Idempotency-Key": "k-1"})
     head = api.head()

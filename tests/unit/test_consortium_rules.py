@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -292,6 +293,18 @@ def test_select_lead_by_the_city_bureau_of_the_city():
                                actor=NANJING, effective_date=D(2024, 1, 1), today=TODAY)
     assert c.status is Status.FORMING
     assert event_names(c) == ["LeadUnitSelected"]
+
+
+def test_select_lead_under_an_id_the_caller_names_replays_under_that_id():
+    named = UUID("0b7c2a7e-3f61-5d2a-9a51-6c1f0e2d4b88")
+    c = Consortium.select_lead(name="联合体", city="nanjing", lead=unit(),
+                               qualification=lead_qualification(), fields=["quantum"],
+                               actor=NANJING, effective_date=D(2024, 1, 1), today=TODAY,
+                               consortium_id=named)
+    events = collect(c)
+    assert c.id == named and events[0].originator_id == named
+    replayed = events[0].mutate(None)
+    assert replayed.id == named and replayed.lead == c.lead
 
 
 @pytest.mark.parametrize("actor", [PROVINCE, AGENCY, AUDITOR, CREDIT_CONSUMER])

@@ -156,13 +156,17 @@ def verify_in_parallel(db: Database, *, workers: int, checkpoints: Sequence[Chec
     sizes = sorted({c.size for c in checkpoints if 0 < c.size <= records})
     chunks: dict[int, Chunk] = {}
     context = multiprocessing.get_context("spawn")  # never fork a threaded server
+    jobs = [(db, after, min(per, records - first), level, first,
+             [s for s in sizes if first < s <= first + per])
+            for first, after in zip(starts, afters, strict=True)]
     try:
-        with ProcessPoolExecutor(max_workers=len(starts), mp_context=context) as pool:
-            futures = {
-                pool.submit(walk_chunk, db, after, min(per, records - first), level, first,
-                            [s for s in sizes if first < s <= first + per]): i
-                for i, (first, after) in enumerate(zip(starts, afters, strict=True))}
-            done = 0
+        # This process walks the first chunk itself while the others walk the rest.
+        with ProcessPoolExecutor(max_workers=max(1, len(jobs) - 1), mp_context=context) as pool:
+            futures = {pool.submit(walk_chunk, *job): i for i, job in enumerate(jobs) if i}
+            chunks[0] = walk_chunk(*jobs[0])
+            done = chunks[0].count
+            if progress is not None:
+                progress(done)
             for future in as_completed(futures):
                 chunk = future.result()
                 chunks[futures[future]] = chunk

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from typing import Any
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
-    from api.delivery import DeliveryPolicy, DeliveryWorker
-    from audit.store import open_registry
-    from projections.credit_outbox import CreditOutboxRunner, catch_up, open_credit_store
+    from api.delivery import DeliveryPolicy, DeliveryWorker, EmbeddedDelivery
+    from audit.store import open_registry, registry_env
+    from domain.registry import Registry
+    from projections.credit_outbox import catch_up, open_credit_store
 
     policy = DeliveryPolicy.from_env()
     if args.once:
@@ -41,26 +43,19 @@ def cmd_deliver(args: argparse.Namespace) -> int:
         stop = True
 
     signal.signal(signal.SIGTERM, _stop)
-    worker_box: list[DeliveryWorker] = []
-
-    def wake() -> None:
-        if worker_box:
-            worker_box[0].wake()
-
-    with CreditOutboxRunner(args.database, on_enqueued=wake) as runner:
-        worker = DeliveryWorker(runner.store, policy)
-        worker_box.append(worker)
-        worker.start()
-        print(f"delivering credit events from outbox position "
-              f"{runner.store.position(runner.app_name)}; Ctrl-C to stop", file=sys.stderr,
-              flush=True)
-        try:
-            while not stop:
-                runner.run_forever(timeout=0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            worker.stop()
+    # Supervised, as in the service: a database restart cuts the runner's connections and it is
+    # started again, resuming after the last event it enqueued.
+    delivery = EmbeddedDelivery(registry_env(args.database), policy).start()
+    print(f"delivering credit events from outbox position "
+          f"{delivery.store.position(Registry.name)}; Ctrl-C to stop", file=sys.stderr,
+          flush=True)
+    try:
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        delivery.stop()
     return 0
 
 

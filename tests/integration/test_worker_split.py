@@ -1,7 +1,8 @@
 """The registry split into processes: the service writes and reads with no projection of its own,
 and ``consortia project`` keeps the views from another process, against the same database —
 the shape docs/scale-out.md describes for PostgreSQL. Stopping the projection process stops the
-views, not the writes; starting it again catches up."""
+views, not the writes; starting it again catches up. ``consortia deliver`` pushes the credit feed
+from a process of its own in the same way."""
 
 from __future__ import annotations
 
@@ -123,3 +124,43 @@ def test_the_projection_runs_as_its_own_process_beside_a_service_without_one(
     before = view.list_consortia(limit=100)[0]
     rebuild(database_url)
     assert view.list_consortia(limit=100)[0] == before
+
+
+def test_the_credit_delivery_runs_as_its_own_process_and_resumes_after_a_stop(
+        database_url: str) -> None:
+    from api.webhooks import new_hmac_secret, verify
+    from audit.store import open_registry
+    from projections.credit_events import EVENT_TYPES
+    from projections.credit_outbox import SigningKey, open_credit_store
+    from tests.credit_helpers import Receiver, credit_history, wait_until
+    from tests.factories import TODAY
+
+    registry = open_registry(database_url, clock=lambda: TODAY)
+    receiver = Receiver().start()
+    store = open_credit_store(database_url)
+    secret, now = new_hmac_secret(), time.time()
+    store.create_subscription(subscription_id="platform", url=receiver.url,
+                              event_types=EVENT_TYPES, signing="hmac", description="split",
+                              created_by="test", key=SigningKey("k1", secret, None, now, None),
+                              now=now)
+    try:
+        credit_history(registry, 1)  # six credit events, before any delivery process runs
+        with _process("--database", database_url, "deliver"):
+            wait_until(lambda: sum(a.ok for a in receiver.snapshot()) == 6, what="6 delivered")
+        # Stopped: what is recorded now waits for the next delivery process.
+        credit_history(registry, 2)
+        with _process("--database", database_url, "deliver"):
+            wait_until(lambda: sum(a.ok for a in receiver.snapshot()) == 12, what="12 delivered")
+    finally:
+        registry.close()
+        receiver.stop()
+        store.datastore.close()
+
+    arrivals = receiver.snapshot()
+    ids = [a.event["id"] for a in arrivals]
+    assert len(set(ids)) == len(ids) == 12  # each once
+    for subject in {a.event["subject"] for a in arrivals}:  # in ledger order per unit
+        sequences = [a.event["sequence"] for a in arrivals if a.event["subject"] == subject]
+        assert sequences == sorted(sequences), subject
+    for a in arrivals:
+        assert verify([secret], a.body, a.headers) == a.event["id"]

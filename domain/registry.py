@@ -87,7 +87,9 @@ def _converter(hint: Any) -> Callable[[Any], Any] | None:
             return tuple
         return lambda values: tuple(inner(v) for v in values)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint
+        # A dict lookup: calling the enum class costs several times more, on every replay.
+        members = {m.value: m for m in hint}
+        return lambda value: members[value] if value in members else hint(value)
     return None
 
 

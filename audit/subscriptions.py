@@ -24,6 +24,10 @@ class PollingPull:
     _has_been_notified: Any
     _has_been_stopped: bool
     _thread_error: BaseException | None
+    # eventsourcing's ListenNotifySubscription (pinned to 9.5): the notifications pulled so far.
+    _notifications: Sequence[Any]
+    _notifications_index: int
+    _notifications_queue: Any
 
     def __init__(self, recorder: Any, gt: int | None = None, topics: Sequence[str] = (),
                  interval: float = POLL_INTERVAL) -> None:
@@ -32,6 +36,12 @@ class PollingPull:
 
     def wake(self) -> None:
         self._has_been_notified.set()
+
+    def has_ready(self) -> bool:
+        """Whether the next notification is already pulled (``next()`` would not wait): a
+        subscriber may then apply it in the same transaction as the one it holds."""
+        return (self._notifications_index < len(self._notifications)
+                or not self._notifications_queue.empty())
 
     if TYPE_CHECKING:  # provided by ListenNotifySubscription, which follows in the MRO
         def _pull(self) -> None: ...

@@ -169,7 +169,7 @@ class IdempotencyMiddleware:
 
     def __init__(self, app: ASGIApp, *, keys: KeyStore, store: IdempotencyStore,
                  wait_seconds: float = 10.0, poll_seconds: float = 0.05,
-                 keep_seconds: float = 30.0) -> None:
+                 keep_seconds: float = 10.0) -> None:
         self.app = app
         self.keep_seconds = keep_seconds
         self.keys = keys

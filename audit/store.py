@@ -110,6 +110,9 @@ def registry_env(url: str | None = None, *, chained: bool = True) -> dict[str, s
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": "30",
+        # How long a command waits for a connection when the server is away (then 503), as
+        # long as the API's own tables wait: a client hears of an outage within seconds.
+        "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
     }
     if chained:

@@ -43,9 +43,10 @@ from tests.reliability.workload import CALLERS, Answer, Recorder, Writer
 pytestmark = pytest.mark.slow
 
 WRITERS = 8
-#: How long the server stays down: longer than a request waits for a database connection (the
-#: API's pool waits 10 s, the ledger's insert retries for 2 s), so that the clients see 503s.
-OUTAGE = 12.0
+#: How long the server stays down: longer than a request in flight waits for it (10 s for a
+#: connection; an answer already written waits up to 10 s to be kept) and then the 10 s the next
+#: request waits for a connection, so that the clients see 503s.
+OUTAGE = 25.0
 #: How long a client keeps retrying one command before the test calls it a hang.
 RETRY_FOR = 90.0
 

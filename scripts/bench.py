@@ -607,8 +607,47 @@ async def _paced(connections: Sequence[Connection | HttpxConnection],
         phase.rates.append(len(phase.latencies) / duration)
 
 
+async def _writing(connections: Sequence[Connection | HttpxConnection], keys: dict[str, str],
+                   rate: float, duration: float, phase: Phase) -> None:
+    """Writers beside the open-loop readers: each takes consortia through their formation (the
+    nine commands, each with its If-Match), together ``rate`` commands a second; a command's
+    latency counts from the moment it was due."""
+    interval = len(connections) / rate
+
+    async def writer(w: int, connection: Connection | HttpxConnection, start: float) -> None:
+        due, n = start + w * interval / len(connections), 0
+        while due < start + duration:
+            body, steps = _formation_http(20_000 + w * 1_000 + n)
+            n += 1
+            cid, version = "", 0
+            for path, payload, who in [("", body, "city"), *steps]:
+                if due >= start + duration:
+                    return
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                headers = {"Authorization": f"Bearer {keys[who]}"}
+                if cid:
+                    headers["If-Match"] = f'"{version}"'
+                status, _, raw = await connection.request(
+                    "POST", "/api/v1/consortia" + (f"/{cid}/{path}" if cid else ""),
+                    json.dumps(payload).encode(), headers)
+                phase.latencies.append(time.perf_counter() - due)
+                due += interval
+                if status not in (200, 201):
+                    phase.errors += 1
+                    break
+                answer = json.loads(raw)
+                cid, version = answer["consortium_id"], answer["version"]
+
+    start = time.perf_counter() + 0.05
+    await asyncio.gather(*(writer(w, c, start) for w, c in enumerate(connections)))
+    phase.rates.append(len(phase.latencies) / duration)
+
+
 def bench_reads(consortia: int, requests: int, rounds: int, concurrency: int,
-                client: str = "stream", rate: float = 300.0, duration: float = 20.0) -> None:
+                client: str = "stream", rate: float = 300.0, duration: float = 20.0,
+                writers: int = 8, write_rate: float = 40.0) -> None:
     from projections.projection import rebuild
 
     print(f"\nreads: `consortia serve` (uvicorn, 1 process, access log off) on SQLite, "
@@ -621,6 +660,8 @@ def bench_reads(consortia: int, requests: int, rounds: int, concurrency: int,
         reg.close()
         rebuild(url)
         key = create_key(url, "auditor")
+        writer_keys = {"city": create_key(url, "city_bureau", "nanjing"),
+                       "province": create_key(url, "province")}
         rng = random.Random(20261125)
         filters = ([f"city={c}" for c in CITY_CODES] + ["status=listed"]
                    + [f"field={f}" for f in FIELD_CODES])
@@ -637,6 +678,7 @@ def bench_reads(consortia: int, requests: int, rounds: int, concurrency: int,
             async def run() -> float:
                 auth = {"Authorization": f"Bearer {key}"}
                 connections = [kind(server.host, server.port, auth) for _ in range(concurrency)]
+                writing = [kind(server.host, server.port) for _ in range(writers)]
                 try:
                     for paths in endpoints.values():  # warm-up: connections, caches, imports
                         await _closed_loop(connections, paths, 2 * concurrency, Phase())
@@ -653,12 +695,18 @@ def bench_reads(consortia: int, requests: int, rounds: int, concurrency: int,
                     mix = [(n, endpoints[n]) for n in ("GET one",) * 6 + ("GET list",) * 3
                            + ("GET /healthz",)]
                     await _paced(connections, mix, rate, duration, paced)
+                    # Again, with writers beside the readers.
+                    await asyncio.gather(
+                        _paced(connections, mix, rate, duration, paced_writing),
+                        _writing(writing, writer_keys, write_rate, duration, written))
                     return client_cpu
                 finally:
-                    for c in connections:
+                    for c in [*connections, *writing]:
                         await c.close()
 
             paced = {name: Phase() for name in endpoints}
+            paced_writing = {name: Phase() for name in endpoints}
+            written = Phase()
             client_cpu = asyncio.run(run())
     total = rounds * requests * len(endpoints)
     print(f"{events:,} events in the ledger, views rebuilt before serving")
@@ -685,12 +733,21 @@ def bench_reads(consortia: int, requests: int, rounds: int, concurrency: int,
     print(f"{'endpoint':<14}{'p50 (ms)':>10}{'p99 (ms)':>10}{'req/s':>8}{'p99 ratio':>11}"
           f"{'errors':>8}")
     base = _percentile(sorted(paced["GET /healthz"].latencies), 99)
-    for name, phase in paced.items():
-        lat = sorted(phase.latencies)
-        print(f"{name:<14}{_percentile(lat, 50) * 1000:>10.1f}{_percentile(lat, 99) * 1000:>10.1f}"
-              f"{phase.rates[0]:>8,.0f}{_percentile(lat, 99) / base:>10.2f}×{phase.errors:>8}")
-    print("target: p99 < 20 ms for reads on SQLite with 100 concurrent readers (stated, not "
-          "asserted): the closed loop measures saturation, the open loop latency at a load")
+
+    def rows(phases: dict[str, Phase]) -> None:
+        for name, phase in phases.items():
+            lat = sorted(phase.latencies)
+            print(f"{name:<14}{_percentile(lat, 50) * 1000:>10.1f}"
+                  f"{_percentile(lat, 99) * 1000:>10.1f}{phase.rates[0]:>8,.0f}"
+                  f"{_percentile(lat, 99) / base:>10.2f}×{phase.errors:>8}")
+
+    rows(paced)
+    print(f"the same readers with {writers} writers beside them, {write_rate:,.0f} commands/s "
+          "together (formations with If-Match; p99 ratio against /healthz without writers)")
+    rows({**paced_writing, "POST command": written})
+    print("target: p99 < 20 ms for reads on SQLite with 100 concurrent readers and 8 writers "
+          "(stated, not asserted): the closed loop measures saturation, the open loop latency "
+          "at a load")
 
 
 # ---------------------------------------------------------------------------------------- writes
@@ -1046,7 +1103,8 @@ QUICK: dict[str, dict[str, Any]] = {"chain": {"consortia": 10, "rounds": 2},
 DEFAULTS: dict[str, dict[str, Any]] = {"chain": {"consortia": 40, "rounds": 6},
             "projection": {"events": 50_000, "rounds": 3},
             "reads": {"consortia": 1_000, "requests": 1_000, "rounds": 2, "concurrency": 100,
-                      "client": "stream", "rate": 300.0, "duration": 20.0},
+                      "client": "stream", "rate": 300.0, "duration": 20.0, "writers": 8,
+                      "write_rate": 40.0},
             "writes": {"consortia": 40, "rounds": 3, "concurrency": 8},
             "ledger": {"records": 200_000, "proofs": 200, "json_out": None}}
 RUNNERS: dict[str, Callable[..., None]] = {"chain": bench_chain, "projection": bench_projection,
@@ -1096,6 +1154,8 @@ def main() -> None:
                    help="load generator: asyncio streams (default) or httpx.AsyncClient")
     p.add_argument("--rate", type=float, help="open loop: requests per second, all readers")
     p.add_argument("--duration", type=float, help="open loop: seconds")
+    p.add_argument("--writers", type=int, help="open loop: writers beside the readers")
+    p.add_argument("--write-rate", type=float, help="open loop: commands per second, all writers")
     add_quick(p)
     p = sub.add_parser("writes", help="HTTP write throughput against direct Registry calls")
     p.add_argument("--consortia", type=int, help="per run")

@@ -4,13 +4,12 @@ service runs with ``CONSORTIA_EMBEDDED_PROJECTION=0`` or ``CONSORTIA_EMBEDDED_DE
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 from typing import Any
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
+    from api.cli_projections import until_terminated
     from api.delivery import DeliveryPolicy, DeliveryWorker, EmbeddedDelivery
     from audit.store import open_registry, registry_env
     from domain.registry import Registry
@@ -36,13 +35,6 @@ def cmd_deliver(args: argparse.Namespace) -> int:
             registry.close()
         print(f"outbox at position {position}; {attempted} delivery attempts made")
         return 0
-    stop = False
-
-    def _stop(*_: Any) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
     # Supervised, as in the service: a database restart cuts the runner's connections and it is
     # started again, resuming after the last event it enqueued.
     delivery = EmbeddedDelivery(registry_env(args.database), policy).start()
@@ -50,10 +42,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
           f"{delivery.store.position(Registry.name)}; Ctrl-C to stop", file=sys.stderr,
           flush=True)
     try:
-        while not stop:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        until_terminated()
     finally:
         delivery.stop()
     return 0

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
+import threading
 from typing import Any
 
 
 def cmd_project(args: argparse.Namespace) -> int:
     from audit.store import open_registry
-    from projections.projection import RegistryProjectionRunner, catch_up, open_view, rebuild
+    from projections.projection import catch_up, open_view, rebuild
 
     if args.rebuild:
         position = rebuild(args.database)
@@ -25,22 +27,26 @@ def cmd_project(args: argparse.Namespace) -> int:
             registry.close()
         print(f"views caught up to position {position}")
         return 0
-    stop = False
+    from audit.store import registry_env
+    from domain.registry import Registry
+    from projections.projection import supervised_projection_runner
 
-    def _stop(*_: Any) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    with RegistryProjectionRunner(args.database) as runner:
-        print(f"projecting from position {runner.registry_view.position(runner.app_name)}; "
-              "Ctrl-C to stop", file=sys.stderr, flush=True)
-        try:
-            while not stop:
-                runner.run_forever(timeout=0.5)
-        except KeyboardInterrupt:
-            pass
+    view = open_view(args.database)
+    print(f"projecting from position {view.position(Registry.name)}; Ctrl-C to stop",
+          file=sys.stderr, flush=True)
+    # Supervised, as in the service: started again after a database restart.
+    with supervised_projection_runner(registry_env(args.database)):
+        until_terminated()
     return 0
+
+
+def until_terminated() -> None:
+    """Block until SIGTERM (a process supervisor stopping this worker) or Ctrl-C."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        while not stopping.wait(0.5):
+            pass
 
 
 def register(sub: Any) -> None:

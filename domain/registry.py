@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import threading
 import types
 import typing
 from collections.abc import Callable
@@ -107,6 +108,10 @@ class Registry(Application[UUID]):
     def __init__(self, env: EnvType | None = None,
                  clock: Callable[[], date] = today_in_china) -> None:
         self.clock = clock
+        # eventsourcing fast-forwards a cached aggregate in place under its own lock, but copies
+        # it for the caller outside that lock: two threads getting the same consortium could copy
+        # it while it changes. A get holds the lock of its consortium's stripe throughout.
+        self._get_locks = [threading.Lock() for _ in range(64)]
         super().__init__(env)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -120,7 +125,8 @@ class Registry(Application[UUID]):
         """The current state of one consortium, or ``ConsortiumNotFound``."""
         try:
             cid = consortium_id if isinstance(consortium_id, UUID) else UUID(str(consortium_id))
-            aggregate: Consortium = self.repository.get(cid)
+            with self._get_locks[cid.int % len(self._get_locks)]:
+                aggregate: Consortium = self.repository.get(cid)
         except (AggregateNotFoundError, ValueError):
             raise errors.ConsortiumNotFound(
                 f"创新联合体{consortium_id}不存在 / no consortium {consortium_id}",
@@ -140,15 +146,15 @@ class Registry(Application[UUID]):
         return self._saved(consortium, result)
 
     def _saved(self, consortium: Consortium, result: Any = None) -> dict[str, Any]:
+        # Read before saving: once saved, this object is the cached one, which another thread's
+        # get may fast-forward past this write.
+        out: dict[str, Any] = {"consortium_id": str(consortium.id),
+                               "version": consortium.version,
+                               "status": consortium.status.value}
         recordings = self.save(consortium)
         positions = [r.notification.id for r in recordings]
-        out: dict[str, Any] = {
-            "consortium_id": str(consortium.id),
-            "version": consortium.version,
-            "positions": positions,
-            "position": max(positions) if positions else None,
-            "status": consortium.status.value,
-        }
+        out["positions"] = positions
+        out["position"] = max(positions) if positions else None
         if result is not None:
             out["result"] = result
         return out

@@ -281,8 +281,8 @@ class IdempotencyMiddleware:
     async def _keep(self, client: str, key: str, token: str, answer: StoredResponse) -> None:
         """Record the answer, retrying for a while when the database is away: the command has
         been recorded, so the client gets its answer in any case. Should the database stay
-        away, the key stays pending and a retry is answered once the lease has passed (on an
-        existing consortium, by a 412 of its now stale ``If-Match``)."""
+        away, the key stays pending and a retry is refused once the lease has passed (412 for its
+        now stale ``If-Match``; 409 ``consortium-already-started`` for a ``POST /consortia``)."""
         deadline = time.monotonic() + self.keep_seconds
         while True:
             try:

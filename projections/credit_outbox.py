@@ -28,7 +28,7 @@ from audit.store import POSTGRES_EVENTS_TABLE, SQLITE_EVENTS_TABLE, registry_env
 from domain.registry import Registry
 from projections.credit_events import FEED_TOPICS
 from projections.credit_feed import CreditLedgerSQL
-from projections.tables import PostgresTables, SQLiteTables
+from projections.tables import PostgresTables, SQLiteTables, for_backend
 
 OUTBOX_NAME = "credit_outbox"
 TRACKING_TABLE = f"{OUTBOX_NAME}_tracking"
@@ -388,12 +388,7 @@ class PostgresCreditStore(PostgresTables, CreditOutboxSQL):
 
 
 def store_class_for(env: Mapping[str, str]) -> type[CreditOutboxSQL]:
-    module = env.get("PERSISTENCE_MODULE", "")
-    if module == "eventsourcing.sqlite":
-        return SQLiteCreditStore
-    if module == "eventsourcing.postgres":
-        return PostgresCreditStore
-    raise ValueError(f"no credit outbox for persistence module {module!r}")
+    return for_backend(env, SQLiteCreditStore, PostgresCreditStore, "credit outbox")
 
 
 def _settings(url: str | None, env: Mapping[str, str] | None) -> dict[str, str]:

@@ -22,6 +22,7 @@ from audit.store import open_registry, registry_env
 from domain.consortium import Consortium
 from domain.registry import Registry
 from projections.documents import consortium_document
+from projections.tables import for_backend
 from projections.views import VIEW_NAME, PostgresRegistryView, RegistryViewSQL, SQLiteRegistryView
 
 log = logging.getLogger("consortia.projections")
@@ -114,12 +115,7 @@ def _env(url: str | None, env: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def view_class_for(env: Mapping[str, str]) -> type[RegistryViewSQL]:
-    module = env.get("PERSISTENCE_MODULE", "")
-    if module == "eventsourcing.sqlite":
-        return SQLiteRegistryView
-    if module == "eventsourcing.postgres":
-        return PostgresRegistryView
-    raise ValueError(f"no registry view for persistence module {module!r}")
+    return for_backend(env, SQLiteRegistryView, PostgresRegistryView, "registry view")
 
 
 class RegistryProjectionRunner(ProjectionRunner[Registry, Any]):

@@ -9,9 +9,9 @@ model's backend-neutral SQL class.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
@@ -64,3 +64,16 @@ class PostgresTables(PostgresTrackingRecorder):
 
     def _track(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)
+
+
+T = TypeVar("T")
+
+
+def for_backend(env: Mapping[str, str], sqlite: type[T], postgres: type[T], what: str) -> type[T]:
+    """The class of a read model's recorder for the persistence module the settings name."""
+    module = env.get("PERSISTENCE_MODULE", "")
+    if module == "eventsourcing.sqlite":
+        return sqlite
+    if module == "eventsourcing.postgres":
+        return postgres
+    raise ValueError(f"no {what} for persistence module {module!r}")

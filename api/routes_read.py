@@ -53,6 +53,14 @@ class HistoryEntry(BaseModel):
 class History(BaseModel):
     consortium_id: str
     events: list[HistoryEntry]
+    next_after_version: int | None = Field(
+        description="下一页的 after_version，无更多事件时为 null / after_version of the next page, "
+                    "or null when these are the last events")
+
+
+#: Events in one page of a consortium's history, by default and at most.
+HISTORY_PAGE = 500
+HISTORY_PAGE_MAX = 1000
 
 
 class ReportStatus(BaseModel):
@@ -166,16 +174,32 @@ def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
 @router.get("/consortia/{consortium_id}/history", response_model=History,
             responses=problem_responses(401, 404, 422),
             summary="账本中的全部事件 / Every event in the ledger")
-def get_history(request: Request, consortium_id: UUID, principal: PrincipalDep) -> History:
+def get_history(
+    request: Request, response: Response, consortium_id: UUID, principal: PrincipalDep,
+    after_version: Annotated[int, Query(ge=0, description="只返回此版本之后的事件 / only the "
+                                        "events after this version (next_after_version of the "
+                                        "previous page)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = HISTORY_PAGE,
+) -> History:
     """Every lifecycle event of the consortium as recorded in the ledger, in order, each with its
-    position, hash and previous hash (see docs/ledger.md to recompute them)."""
+    position, hash and previous hash (see docs/ledger.md to recompute them), a page at a time:
+    while ``next_after_version`` is not null (and a ``Link: rel="next"`` header is sent), more
+    events follow."""
     _require_reader(principal)
-    events = consortium_history(request.app.state.database, consortium_id)
-    if not events:
+    db = request.app.state.database
+    # One more than the page: whether another page follows is known without a second query.
+    events = consortium_history(db, consortium_id, after_version=after_version, limit=limit + 1)
+    if not events and (after_version == 0 or not consortium_history(db, consortium_id, limit=1)):
         raise ApiProblem("not-found", f"创新联合体{consortium_id}不存在 / no consortium "
                          f"{consortium_id}")
-    return History(consortium_id=str(consortium_id),
-                   events=[HistoryEntry(**e) for e in events])
+    more = len(events) > limit
+    events = events[:limit]
+    next_after = events[-1]["version"] if more else None
+    if next_after is not None:
+        response.headers["Link"] = (f'<{request.url.path}?after_version={next_after}'
+                                    f'&limit={limit}>; rel="next"')
+    return History(consortium_id=str(consortium_id), events=[HistoryEntry(**e) for e in events],
+                   next_after_version=next_after)
 
 
 @router.get("/statistics", response_model=dict[str, Any],

@@ -243,15 +243,19 @@ def plain(value: Any) -> Any:
     return value
 
 
-def consortium_history(db: Database, consortium_id: UUID) -> list[dict[str, Any]]:
-    """Every record of one consortium in order, with its position, hash and previous hash."""
+def consortium_history(db: Database, consortium_id: UUID, *, after_version: int = 0,
+                       limit: int | None = None) -> list[dict[str, Any]]:
+    """The records of one consortium in order, with their positions, hashes and previous hashes:
+    those after ``after_version``, at most ``limit`` of them (all when None)."""
+    page = -1 if limit is None else limit  # LIMIT -1: no limit (SQLite); NULL: none (PostgreSQL)
     if db.backend == "sqlite":
         sql = (f"SELECT e.rowid AS position, e.originator_version, e.topic, e.state, "
                f"l.prev_hash, l.hash FROM {db.events_table} e LEFT JOIN {db.links_table} l "
-               f"ON l.position = e.rowid WHERE e.originator_id = ? ORDER BY e.originator_version")
+               f"ON l.position = e.rowid WHERE e.originator_id = ? AND e.originator_version > ? "
+               f"ORDER BY e.originator_version LIMIT ?")
         conn = sqlite_connect(db)
         try:
-            rows = conn.execute(sql, (consortium_id.hex,)).fetchall()
+            rows = conn.execute(sql, (consortium_id.hex, after_version, page)).fetchall()
         finally:
             conn.close()
     else:
@@ -261,10 +265,11 @@ def consortium_history(db: Database, consortium_id: UUID) -> list[dict[str, Any]
         query = SQL(
             "SELECT e.notification_id, e.originator_version, e.topic, e.state, l.prev_hash, "
             "l.hash FROM {ev} e LEFT JOIN {lk} l ON l.position = e.notification_id "
-            "WHERE e.originator_id = %s ORDER BY e.originator_version"
+            "WHERE e.originator_id = %s AND e.originator_version > %s "
+            "ORDER BY e.originator_version LIMIT %s"
         ).format(ev=Identifier(db.events_table), lk=Identifier(db.links_table))
         with psycopg.connect(db.conninfo()) as pg:
-            rows = pg.execute(query, (consortium_id,)).fetchall()
+            rows = pg.execute(query, (consortium_id, after_version, limit)).fetchall()
     out = []
     for position, version, topic, state, prev, h in rows:
         data = plain(json.loads(_bytes(state)))

@@ -108,6 +108,41 @@ def test_history_shows_every_event_with_its_chain_links(api: Api) -> None:
     assert events[0]["previous_hash"] == GENESIS.hex()
     assert all(len(e["hash"]) == 64 for e in events)
     assert events[-1]["event"] == "Listed"
+    assert r.json()["next_after_version"] is None and "Link" not in r.headers
+
+
+def test_history_is_paged_by_version_with_a_next_link(api: Api) -> None:
+    cid, version, _ = formed_and_listed(api)  # 7 events
+    auditor = api.headers("auditor")
+    seen: list[int] = []
+    url: str | None = f"{PREFIX}/consortia/{cid}/history?limit=3"
+    pages = 0
+    while url is not None:
+        r = api.client.get(url, headers=auditor)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen += [e["version"] for e in body["events"]]
+        pages += 1
+        if body["next_after_version"] is None:
+            assert "Link" not in r.headers
+            url = None
+        else:
+            assert body["next_after_version"] == body["events"][-1]["version"]
+            link = r.headers["Link"]
+            assert link.endswith('>; rel="next"')
+            url = link[1:link.index(">")]
+    assert seen == list(range(1, version + 1)) and pages == 3
+    # Past the end: an empty page of a consortium that exists; an unknown one is still a 404.
+    r = api.client.get(f"{PREFIX}/consortia/{cid}/history", params={"after_version": version},
+                       headers=auditor)
+    assert r.status_code == 200 and r.json()["events"] == []
+    assert r.json()["next_after_version"] is None
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert_problem(api.client.get(f"{PREFIX}/consortia/{unknown}/history",
+                                  params={"after_version": 3}, headers=auditor), 404)
+    for bad in ({"limit": 0}, {"limit": 1001}, {"after_version": -1}):
+        assert_problem(api.client.get(f"{PREFIX}/consortia/{cid}/history", params=bad,
+                                      headers=auditor), 422)
 
 
 def test_statistics_and_overdue_annual_reports(api: Api) -> None:

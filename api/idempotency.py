@@ -10,7 +10,8 @@ and runs; another one with the same key finds the row and waits (bounded) for th
 replays it. A pending row older than the lease (a process died mid-request) may be taken over.
 Answers with a status below 500 are kept; a 5xx releases the key so that a retry runs again. An
 answer is sent only once it is kept, so that a client that saw it gets the same one on a retry.
-The same key with another request → 422 ``idempotency-key-reused``.
+The same key with another request → 422 ``idempotency-key-reused``. A key is remembered for 24
+hours from its first use (``CONSORTIA_IDEMPOTENCY_HOURS``), then removed.
 
 Known limit: the row and the ledger's events are not written in one transaction; a process dying
 between the two leaves a pending row that is taken over after the lease. A retry then runs again
@@ -29,7 +30,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -78,12 +79,45 @@ def fingerprint(method: str, path: str, if_match: str | None, body: bytes) -> st
     return h.hexdigest()
 
 
-class IdempotencyStore:
-    """The ``idempotency_keys`` table."""
+#: How long a key is remembered from its first use (``CONSORTIA_IDEMPOTENCY_HOURS``).
+DEFAULT_RETENTION = timedelta(hours=24)
+#: How often a process removes the keys older than that (checked when a key is claimed).
+PRUNE_EVERY_SECONDS = 600.0
 
-    def __init__(self, sql: SqlStore, *, lease: timedelta = timedelta(seconds=120)) -> None:
+
+class IdempotencyStore:
+    """The ``idempotency_keys`` table.
+
+    A key is remembered for ``retention`` from its first use (24 hours by default), then removed:
+    a retry after that runs as a new request. It still cannot write twice — its ``If-Match`` is
+    stale by then (412), and a repeated ``POST /consortia`` finds its consortium started (409)."""
+
+    def __init__(self, sql: SqlStore, *, lease: timedelta = timedelta(seconds=120),
+                 retention: timedelta = DEFAULT_RETENTION,
+                 prune_every: float = PRUNE_EVERY_SECONDS) -> None:
         self.sql = sql
         self.lease = lease
+        self.retention = max(retention, lease)
+        self.prune_every = prune_every
+        self._next_prune = 0.0  # monotonic time of the next pruning; at the first claim
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Remove the keys first used longer than ``retention`` ago; returns how many."""
+        cutoff = (now or utcnow()) - self.retention
+        return self.sql.execute("DELETE FROM idempotency_keys WHERE created_at < ?",
+                                (self.sql.to_db_time(cutoff),))
+
+    def _prune_when_due(self, now: datetime) -> None:
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + self.prune_every
+        try:
+            removed = self.prune(now)
+        except StoreUnavailable:
+            self._next_prune = 0.0
+            raise
+        if removed:
+            log.info("removed %d idempotency keys older than %s", removed, self.retention)
 
     def create_table(self) -> None:
         ts, blob = self.sql.timestamp_type, self.sql.blob_type
@@ -98,6 +132,7 @@ class IdempotencyStore:
     def claim(self, client_id: str, key: str, request_hash: str) -> Claim:
         token = secrets.token_hex(16)
         now = utcnow()
+        self._prune_when_due(now)
         inserted = self.sql.execute(
             "INSERT INTO idempotency_keys (client_id, idempotency_key, request_hash, state, "
             "claim_token, created_at) VALUES (?, ?, ?, 'pending', ?, ?) "

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import httpx
 
 from api.idempotency import fingerprint
+from api.sqlstore import utcnow
 from audit.store import parse_database_url
 from audit.verify import verify_chain
 from tests.api import payloads as p
@@ -78,6 +81,31 @@ def test_a_creation_run_again_after_its_answer_was_lost_cannot_start_a_second_co
     assert other.json()["consortium_id"] != first.json()["consortium_id"]
     without = api.post("/consortia", body, "nanjing")
     assert without.status_code == 201
+
+
+def test_keys_are_forgotten_after_the_retention_and_a_late_retry_still_writes_nothing(
+        api: Api) -> None:
+    j = p.Journey(api)
+    j.start()
+    body, key = p.admit(), {"Idempotency-Key": "admit-late"}
+    first = api.post(f"/consortia/{j.id}/members", body, "nanjing", j.version, **key)
+    assert first.status_code == 200
+    store = api.app.state.idempotency
+    assert store.retention == timedelta(hours=24)
+    assert store.prune(utcnow() + timedelta(hours=23)) == 0  # still remembered
+    count = "SELECT COUNT(*) FROM idempotency_keys WHERE idempotency_key = ?"
+    assert api.app.state.sql.fetchone(count, ("admit-late",)) == (1,)
+    # A claim prunes what is due (at most every ``prune_every``): a day later the key is gone.
+    store._next_prune = 0.0
+    later = utcnow() + timedelta(hours=25)
+    with mock.patch("api.idempotency.utcnow", return_value=later):
+        api.post("/consortia", p.start(), "nanjing", **{"Idempotency-Key": "another"})
+    assert api.app.state.sql.fetchone(count, ("admit-late",)) == (0,)
+    head = api.head()
+    # The late retry runs again, and its If-Match is stale now: refused, nothing written twice.
+    again = api.post(f"/consortia/{j.id}/members", body, "nanjing", j.version, **key)
+    assert_problem(again, 412)
+    assert api.head() == head
 
 
 def test_a_key_reused_for_another_request_is_a_422(api: Api) -> None:

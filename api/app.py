@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -23,14 +23,21 @@ from api import problems
 from api.auth import KeyStore
 from api.delivery import EmbeddedDelivery, embedded_delivery_enabled
 from api.deps import API_V1
-from api.idempotency import IdempotencyMiddleware, IdempotencyStore
-from api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware
+from api.idempotency import DEFAULT_RETENTION, IdempotencyMiddleware, IdempotencyStore
+from api.limits import (
+    DEFAULT_BODY_SECONDS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_READ_SECONDS,
+    BodySizeLimitMiddleware,
+    RequestTimeoutMiddleware,
+)
 from api.problems import PROBLEM_MEDIA_TYPE, ApiProblem
 from api.routes_audit import router as audit_router
 from api.routes_feed import router as feed_router
 from api.routes_lifecycle import router as lifecycle_router
 from api.routes_read import router as read_router
 from api.routes_webhooks import router as webhooks_router
+from api.settings import positive_number
 from api.sqlstore import open_sql
 from api.web import install as install_web
 from audit.store import Database, open_registry, parse_database_url
@@ -97,7 +104,8 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
         registry = open_registry(db.url, clock=clock or today_in_china)
     sql = open_sql(db)
     keys = KeyStore(sql)
-    idempotency = IdempotencyStore(sql)
+    idempotency = IdempotencyStore(sql, retention=timedelta(hours=positive_number(
+        os.environ, "CONSORTIA_IDEMPOTENCY_HOURS", DEFAULT_RETENTION / timedelta(hours=1), "hours")))
     try:
         keys.create_table()
         idempotency.create_table()
@@ -174,6 +182,11 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
     # Outermost last: the size limit runs before idempotency reads a body.
     app.add_middleware(IdempotencyMiddleware, keys=keys, store=idempotency)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RequestTimeoutMiddleware,
+                       body_seconds=positive_number(os.environ, "CONSORTIA_BODY_TIMEOUT",
+                                                    DEFAULT_BODY_SECONDS, "seconds"),
+                       read_seconds=positive_number(os.environ, "CONSORTIA_READ_TIMEOUT",
+                                                    DEFAULT_READ_SECONDS, "seconds"))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -59,6 +59,7 @@ HTTP_PROBLEMS: dict[str, tuple[int, str, str]] = {
         "This Idempotency-Key has already started a consortium (see Location)"),
     "idempotency-request-in-progress": (
         409, "相同幂等键的请求正在处理", "A request with this idempotency key is in progress"),
+    "request-timeout": (408, "请求体未在时限内送达", "The request body did not arrive in time"),
     "payload-too-large": (413, "请求体过大", "Request body too large"),
     "unsupported-media-type": (415, "不支持的请求体格式", "Unsupported media type"),
     "validation-error": (422, "请求参数校验失败", "Request validation failed"),
@@ -70,11 +71,13 @@ HTTP_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "database-unavailable": (503, "数据库暂不可用，请稍后重试", "Database unavailable"),
     "not-ready": (503, "服务尚未就绪", "Service not ready"),
     "view-behind": (503, "查询视图尚未更新到所需位置", "The read view has not caught up yet"),
+    "response-timeout": (503, "查询未在时限内完成，请稍后重试", "The read did not finish in time"),
 }
 
 #: The code of a plain HTTP error (an unknown route, a wrong method …) by its status.
 _CODE_BY_STATUS = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
-                   405: "method-not-allowed", 406: "not-acceptable", 413: "payload-too-large",
+                   405: "method-not-allowed", 406: "not-acceptable", 408: "request-timeout",
+                   413: "payload-too-large",
                    415: "unsupported-media-type", 422: "validation-error",
                    428: "precondition-required", 500: "internal-error"}
 _KNOWN = frozenset(s.value for s in HTTPStatus)

@@ -15,7 +15,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     from projections.projection import catch_up, open_view, rebuild
 
     if args.rebuild:
-        position = rebuild(args.database)
+        position = rebuild(args.database, workers=args.workers)
         print(f"views rebuilt from position 0 to {position}")
         if args.once:
             return 0
@@ -55,4 +55,17 @@ def register(sub: Any) -> None:
     p.add_argument("--rebuild", action="store_true",
                    help="drop every view and rebuild it from position 0 first")
     p.add_argument("--once", action="store_true", help="catch up and exit instead of following")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="processes that fold a large ledger in a rebuild (default: one per core, "
+                        "at most 4; 1 = this process only)")
     p.set_defaults(func=cmd_project)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of processes, 1 or more: {text!r}")
+    return value

@@ -99,27 +99,29 @@ RawRecord = tuple[Any, ...]
 RawLink = tuple[Any, ...]
 
 
-def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0,
-                ) -> Iterator[tuple[list[RawRecord], list[RawLink]]]:
-    """The records after ``after`` in position order, in batches, each with the links from the
-    batch's first position to its last, as plain tuples: two range scans, no join (the
-    verifier's fast path pairs them). Links after the last record are not returned
-    (``link_count`` tells)."""
+def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0, upto: int | None = None,
+                links: bool = True) -> Iterator[tuple[list[RawRecord], list[RawLink]]]:
+    """The records after ``after`` (up to ``upto``) in position order, in batches, each with the
+    links from the batch's first position to its last (unless ``links`` is false), as plain
+    tuples: two range scans, no join (the verifier's fast path pairs them). Links after the
+    last record are not returned (``link_count`` tells)."""
+    upto = (1 << 63) - 1 if upto is None else upto
     if db.backend == "sqlite":
         ev, lk = db.events_table, db.links_table
         records_sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {ev} "
-                       f"WHERE rowid > ? ORDER BY rowid LIMIT ?")
+                       f"WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?")
         links_sql = (f"SELECT position, prev_hash, hash FROM {lk} WHERE position > ? "
                      f"AND position <= ? ORDER BY position")
         conn = sqlite_connect(db)
         try:
             conn.execute("BEGIN")  # one snapshot for both scans
             while True:
-                records = conn.execute(records_sql, (after, batch)).fetchall()
+                records = conn.execute(records_sql, (after, upto, batch)).fetchall()
                 if not records:
                     return
                 last = records[-1][0]
-                yield records, conn.execute(links_sql, (after, last)).fetchall()
+                yield records, (conn.execute(links_sql, (after, last)).fetchall()
+                                if links else [])
                 after = last
         finally:
             conn.close()
@@ -128,7 +130,7 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0,
 
     records_query = SQL(
         "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {} "
-        "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
     ).format(Identifier(db.events_table))
     links_query = SQL(
         "SELECT position, prev_hash, hash FROM {} WHERE position > %s AND position <= %s "
@@ -138,11 +140,12 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0,
         pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for all reads
         cursor = pg.cursor(binary=True)  # bytea arrives as bytes, not as hex to decode
         while True:
-            records = cursor.execute(records_query, (after, batch)).fetchall()
+            records = cursor.execute(records_query, (after, upto, batch)).fetchall()
             if not records:
                 return
             last = records[-1][0]
-            yield records, cursor.execute(links_query, (after, last)).fetchall()
+            yield records, (cursor.execute(links_query, (after, last)).fetchall()
+                            if links else [])
             after = last
 
 

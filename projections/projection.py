@@ -67,16 +67,22 @@ class RegistryProjection(Projection[Any]):
         if self._held < FLUSH_EVERY and self.more_ready():
             return
         self.view.apply([self._folder.document(cid) for cid in self._dirty], tracking)
+        self._folder.trim()
         self._dirty.clear()
         self._held = 0
 
 
 class AggregateFolder:
-    """Keeps the latest aggregate of each consortium and folds the next event into it."""
+    """Keeps the latest aggregate of each consortium and folds the next event into it.
+
+    At most ``CACHE_SIZE`` aggregates stay in memory once ``trim`` is called (after the
+    documents of a batch are taken); one evicted is loaded again from the ledger when its next
+    event comes. The position of each consortium's first event is kept for every one seen."""
 
     def __init__(self) -> None:
         # consortium id → (aggregate, position of its first event, position of its last event)
         self._cache: OrderedDict[UUID, tuple[Consortium, int, int]] = OrderedDict()
+        self._created: dict[UUID, int] = {}
         self._loader: Registry | None = None
         self._loader_ready = threading.Event()
 
@@ -85,23 +91,30 @@ class AggregateFolder:
         self._loader = registry
         self._loader_ready.set()
 
-    def fold(self, event: Any, position: int, view: RegistryViewSQL) -> None:
+    def fold(self, event: Any, position: int, view: RegistryViewSQL | None) -> None:
         cid, version = event.originator_id, event.originator_version
         cached = self._cache.pop(cid, None)
         if version == 1:
             aggregate, created = event.mutate(None), position
+            self._created[cid] = created
         elif cached is not None and cached[0].version == version - 1:
             aggregate, created = event.mutate(cached[0]), cached[1]
         else:
-            # Not seen since this process started: load the state just before this event.
+            # Evicted, or not seen since this process started: load the state before this event.
             self._loader_ready.wait()
             assert self._loader is not None
             previous: Consortium = self._loader.repository.get(cid, version=version - 1)
             aggregate = event.mutate(previous)
-            created = view.created_position(str(cid)) or position
+            known = self._created.get(cid)
+            created = known if known is not None else (
+                view.created_position(str(cid)) if view is not None else None) or position
+            self._created[cid] = created
         assert isinstance(aggregate, Consortium)
         self._cache[cid] = (aggregate, created, position)
-        if len(self._cache) > CACHE_SIZE:
+
+    def trim(self) -> None:
+        """Forget the least recently folded aggregates beyond ``CACHE_SIZE``."""
+        while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
 
     def document(self, consortium_id: UUID) -> dict[str, Any]:
@@ -152,9 +165,16 @@ def open_view(url: str | None = None, *, env: Mapping[str, str] | None = None) -
     return view
 
 
-def rebuild(url: str | None = None, *, batch: int = REBUILD_BATCH) -> int:
+def rebuild(url: str | None = None, *, batch: int = REBUILD_BATCH,
+            workers: int | None = None) -> int:
     """Drop every view row and rebuild from position 0, a batch of records per transaction.
-    Returns the position reached. Equivalent to the runner's one-by-one build."""
+    Returns the position reached. Equivalent to the runner's one-by-one build. A large ledger
+    is folded on one process per core (``workers``, default: the cores, at most 4; see
+    ``projections.rebuild_parallel``)."""
+    from projections.rebuild_parallel import default_workers, rebuild_in_parallel
+
+    if (default_workers() if workers is None else workers) > 1:
+        return rebuild_in_parallel(url, workers=workers, batch=batch)
     registry = open_registry(url)
     view = open_view(url)
     try:
@@ -184,6 +204,7 @@ def catch_up(registry: Registry, view: RegistryViewSQL, *, batch: int = REBUILD_
             dirty[event.originator_id] = None
         position = notifications[-1].id
         view.apply([folder.document(cid) for cid in dirty], Tracking(registry.name, position))
+        folder.trim()
 
 
 class SupervisedRunner:

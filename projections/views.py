@@ -13,6 +13,7 @@ import base64
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date
 from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,31 @@ def decode_cursor(cursor: str | None) -> int:
         raise CursorError(f"invalid cursor {cursor!r}") from e
 
 
+@dataclass(frozen=True)
+class Rows:
+    """The table rows of a batch of documents (plain tuples, cheap to send between processes)."""
+
+    consortia: list[tuple[Any, ...]]
+    units: list[tuple[str, str, str]]
+    fields: list[tuple[str, str]]
+    reports: list[tuple[str, int, str, int]]
+
+
+def rows_of(docs: Sequence[dict[str, Any]]) -> Rows:
+    """The rows of every view table for these documents."""
+    return Rows(
+        [(doc["id"], doc["name"], doc["city"], doc["status"], doc["lead"]["uscc"],
+          doc["listed_on"], doc["delisted_on"], doc["latest_grade"], doc["version"],
+          doc["position"], doc["created_position"],
+          json.dumps(doc, ensure_ascii=False, sort_keys=True)) for doc in docs],
+        [unit for doc in docs for unit in (
+            (doc["id"], doc["lead"]["uscc"], "lead"),
+            *((doc["id"], m["uscc"], "member") for m in doc["members"]))],
+        [(doc["id"], f["code"]) for doc in docs for f in doc["fields"]],
+        [(doc["id"], r["year"], r["filed_on"], int(r["late"]))
+         for doc in docs for r in doc["reports"]])
+
+
 class RegistryViewSQL:
     """Backend-neutral part of the view: the SQL and the read functions."""
 
@@ -92,12 +118,16 @@ class RegistryViewSQL:
     # ------------------------------------------------------------------------------- writing
     def apply(self, documents: Sequence[dict[str, Any]], tracking: Tracking) -> None:
         """Write the new state of the given consortia and the tracking record, atomically."""
+        self.apply_rows(rows_of(documents), tracking)
+
+    def apply_rows(self, rows: Rows, tracking: Tracking) -> None:
+        """``apply`` with the rows already made from the documents (``rows_of``)."""
         with self._tx(commit=True) as c:
-            if documents:
-                self._write(c, documents)
+            if rows.consortia:
+                self._write(c, rows)
             self._track(c, tracking)
 
-    def _write(self, c: Any, docs: Sequence[dict[str, Any]]) -> None:
+    def _write(self, c: Any, rows: Rows) -> None:
         # One statement per table for the whole batch: a rebuild writes thousands at once.
         c.executemany(self._q(
             "INSERT INTO registry_view (consortium_id, name, city, status, lead_uscc, listed_on,"
@@ -106,23 +136,14 @@ class RegistryViewSQL:
             " name = excluded.name, status = excluded.status, listed_on = excluded.listed_on,"
             " delisted_on = excluded.delisted_on, latest_grade = excluded.latest_grade,"
             " version = excluded.version, position = excluded.position, doc = excluded.doc"),
-            [(doc["id"], doc["name"], doc["city"], doc["status"], doc["lead"]["uscc"],
-              doc["listed_on"], doc["delisted_on"], doc["latest_grade"], doc["version"],
-              doc["position"], doc["created_position"],
-              json.dumps(doc, ensure_ascii=False, sort_keys=True)) for doc in docs])
-        ids = [(doc["id"],) for doc in docs]
+            rows.consortia)
+        ids = [(row[0],) for row in rows.consortia]
         for table in _CHILD_TABLES:
             c.executemany(self._q(f"DELETE FROM {table} WHERE consortium_id = ?"), ids)
-        c.executemany(self._q("INSERT INTO registry_units VALUES (?,?,?)"), [
-            unit for doc in docs for unit in (
-                (doc["id"], doc["lead"]["uscc"], "lead"),
-                *((doc["id"], m["uscc"], "member") for m in doc["members"]))])
-        c.executemany(self._q("INSERT INTO registry_fields VALUES (?,?)"),
-                      [(doc["id"], f["code"]) for doc in docs for f in doc["fields"]])
-        reports = [(doc["id"], r["year"], r["filed_on"], int(r["late"]))
-                   for doc in docs for r in doc["reports"]]
-        if reports:
-            c.executemany(self._q("INSERT INTO registry_reports VALUES (?,?,?,?)"), reports)
+        c.executemany(self._q("INSERT INTO registry_units VALUES (?,?,?)"), rows.units)
+        c.executemany(self._q("INSERT INTO registry_fields VALUES (?,?)"), rows.fields)
+        if rows.reports:
+            c.executemany(self._q("INSERT INTO registry_reports VALUES (?,?,?,?)"), rows.reports)
 
     def reset(self, application_name: str) -> None:
         """Empty every view table and forget the tracking position (for a rebuild from 0)."""

@@ -356,13 +356,17 @@ def read_and_decode(url: str, batch: int) -> int:
 
 def bench_projection(events: int, rounds: int) -> None:
     from projections.projection import REBUILD_BATCH, open_view, rebuild
+    from projections.rebuild_parallel import default_workers
 
+    workers = default_workers()
     print(f"\nprojection rebuild: a ledger of ~{events:,} events ({EVENTS_PER_CONSORTIUM} per "
-          f"consortium, 500 consortia in flight), {rounds} rounds alternating baseline/rebuild; "
-          "baseline = read + decode the same notifications")
+          f"consortium, 500 consortia in flight), {rounds} rounds in rotating order; baseline = "
+          f"read + decode the same notifications; rebuild = `consortia project --rebuild` "
+          f"({workers} processes), and with --workers 1")
     print(f"{'backend':<12}{'events':>8}{'build (s)':>11}{'decode ev/s':>13}{'rebuild ev/s':>14}"
-          f"{'ratio':>9}")
+          f"{'ratio':>9}{'1 process ev/s':>16}{'ratio':>9}")
     figures: dict[str, float] = {}
+    variants = ("decode", "rebuild", "one process")
     for backend, make_db in _backends():
         with make_db() as url:
             reg = open_registry(url, clock=lambda: TODAY)
@@ -371,22 +375,21 @@ def bench_projection(events: int, rounds: int) -> None:
             built = time.perf_counter() - started
             reg.close()
             open_view(url)  # the view's tables exist before anything is timed
-            times: dict[str, list[float]] = {"decode": [], "rebuild": []}
+            times: dict[str, list[float]] = {v: [] for v in variants}
             decoded = 0
             for r in range(rounds):
-                for variant in ("decode", "rebuild") if r % 2 == 0 else ("rebuild", "decode"):
+                for variant in variants[r % 3:] + variants[:r % 3]:
                     started = time.perf_counter()
                     if variant == "decode":
                         decoded = read_and_decode(url, REBUILD_BATCH)
                     else:
-                        rebuild(url)
+                        rebuild(url, workers=workers if variant == "rebuild" else 1)
                     times[variant].append(time.perf_counter() - started)
             assert decoded == written, (decoded, written)
-            base, rebuilt = _median_rate(written, times["decode"]), _median_rate(written,
-                                                                                 times["rebuild"])
+            base, rebuilt, single = (_median_rate(written, times[v]) for v in variants)
             figures[backend] = rebuilt
             print(f"{backend:<12}{written:>8,}{built:>11.1f}{base:>13,.0f}{rebuilt:>14,.0f}"
-                  f"{base / rebuilt:>8.2f}×")
+                  f"{base / rebuilt:>8.2f}×{single:>16,.0f}{base / single:>8.2f}×")
     if "sqlite" in figures:
         verdict = "met" if figures["sqlite"] >= 20_000 else "NOT met"
         print(f"target: rebuild ≥ 20,000 events/s on SQLite — {figures['sqlite']:,.0f} "

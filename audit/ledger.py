@@ -105,18 +105,20 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0, upto: int 
     links from the batch's first position to its last (unless ``links`` is false), as plain
     tuples: two range scans, no join (the verifier's fast path pairs them). Links after the
     last record are not returned (``link_count`` tells)."""
+    # ``upto`` is applied here, not in the query: a second bound makes PostgreSQL, without
+    # statistics (a table just loaded or restored), sort the whole remaining range every batch.
     upto = (1 << 63) - 1 if upto is None else upto
     if db.backend == "sqlite":
         ev, lk = db.events_table, db.links_table
         records_sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {ev} "
-                       f"WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?")
+                       f"WHERE rowid > ? ORDER BY rowid LIMIT ?")
         links_sql = (f"SELECT position, prev_hash, hash FROM {lk} WHERE position > ? "
                      f"AND position <= ? ORDER BY position")
         conn = sqlite_connect(db)
         try:
             conn.execute("BEGIN")  # one snapshot for both scans
             while True:
-                records = conn.execute(records_sql, (after, upto, batch)).fetchall()
+                records = _upto(conn.execute(records_sql, (after, batch)).fetchall(), upto)
                 if not records:
                     return
                 last = records[-1][0]
@@ -130,7 +132,7 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0, upto: int 
 
     records_query = SQL(
         "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {} "
-        "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+        "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
     ).format(Identifier(db.events_table))
     links_query = SQL(
         "SELECT position, prev_hash, hash FROM {} WHERE position > %s AND position <= %s "
@@ -140,13 +142,19 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0, upto: int 
         pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for all reads
         cursor = pg.cursor(binary=True)  # bytea arrives as bytes, not as hex to decode
         while True:
-            records = cursor.execute(records_query, (after, upto, batch)).fetchall()
+            records = _upto(cursor.execute(records_query, (after, batch)).fetchall(), upto)
             if not records:
                 return
             last = records[-1][0]
             yield records, (cursor.execute(links_query, (after, last)).fetchall()
                             if links else [])
             after = last
+
+
+def _upto(records: list[RawRecord], upto: int) -> list[RawRecord]:
+    if not records or records[-1][0] <= upto:
+        return records
+    return [r for r in records if r[0] <= upto]
 
 
 def record_count(db: Database) -> int:

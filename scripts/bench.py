@@ -956,37 +956,47 @@ def _synthetic_ledger(url: str, records: int) -> None:
     reg.close()
 
 
-def bench_ledger(records: int, proofs: int, json_out: str | None = None) -> None:
+def bench_ledger(records: int, proofs: int, json_out: str | None = None, rounds: int = 3
+                 ) -> None:
     """Full verification against a raw SHA-256 walk over the same stored bytes, then RFC 9162
     proofs at the same size."""
     import hashlib
 
     from audit import ledger, tree
-    from audit.store import parse_database_url
+    from audit.store import Database, parse_database_url
     from audit.verify import verify_chain
 
     backends: list[tuple[str, Callable[[], Any], int]] = [("sqlite", sqlite_database, 300_000)]
     if postgres_reachable():
         backends.append(("postgresql", postgres_database, 150_000))
     print(f"ledger: {records:,} records; verification against a raw SHA-256 walk over the same "
-          f"stored bytes, then {proofs} proofs of each kind")
+          f"stored bytes ({rounds} rounds alternating, medians), then {proofs} proofs of each "
+          f"kind")
     print(f"{'backend':<12}{'raw walk/s':>12}{'verify/s':>12}{'ratio':>8}{'target':>10}"
           f"{'integrate/s':>13}{'inclusion':>11}{'consistency':>13}{'hashes':>8}")
     for backend, make_db, target in backends:
         with make_db() as url:
             _synthetic_ledger(url, records)
             db = parse_database_url(url)
-            started = time.perf_counter()
-            h, sha = bytes(32), hashlib.sha256
-            # The same reads as the verifier (records and links), one SHA-256 per record.
-            for records_read, _ in ledger.raw_batches(db):
-                for row in records_read:
-                    h = sha(h + row[4]).digest()
-            raw = records / (time.perf_counter() - started)
-            started = time.perf_counter()
-            report = verify_chain(db)
-            verify = records / (time.perf_counter() - started)
-            assert report.ok and report.records == records
+
+            def raw_walk(db: Database = db) -> None:
+                h, sha = bytes(32), hashlib.sha256
+                # The same reads as the verifier (records and links), one SHA-256 per record.
+                for records_read, _ in ledger.raw_batches(db):
+                    for row in records_read:
+                        h = sha(h + row[4]).digest()
+
+            def verify_all(db: Database = db) -> None:
+                report = verify_chain(db)
+                assert report.ok and report.records == records
+
+            times: dict[str, list[float]] = {"raw": [], "verify": []}
+            for r in range(rounds):  # alternating, medians: the machine's speed drifts
+                for variant in ("raw", "verify") if r % 2 == 0 else ("verify", "raw"):
+                    started = time.perf_counter()
+                    (raw_walk if variant == "raw" else verify_all)()
+                    times[variant].append(time.perf_counter() - started)
+            raw, verify = (_median_rate(records, times[v]) for v in ("raw", "verify"))
             started = time.perf_counter()
             size = tree.integrate(db)
             integrate = size / (time.perf_counter() - started)

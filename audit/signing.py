@@ -116,7 +116,7 @@ def _create_table(db: Database) -> None:
         statements += [f"CREATE OR REPLACE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
                        f"FOR EACH ROW EXECUTE FUNCTION {fn}()"]
     tree.ensure_tables(db)
-    with tree.connect(db, write=False) as c:
+    with tree.connect(db, write=False, atomic=True) as c:
         for s in statements:
             c.all(s)
     _created.add(key)

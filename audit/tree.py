@@ -71,22 +71,30 @@ def _forget(db: Database, conn: Any) -> None:
 
 
 @contextmanager
-def connect(db: Database, *, write: bool) -> Iterator[Any]:
+def connect(db: Database, *, write: bool, atomic: bool = False) -> Iterator[Any]:
     """A connection in a transaction; ``write`` takes the integrator's lock first (on a fresh
-    connection); readers reuse this thread's kept connection."""
+    connection); readers reuse this thread's kept connection. A PostgreSQL reader runs without
+    a transaction: at READ COMMITTED one would not hold a snapshot across its statements, and
+    none is needed — the tree only grows, so the nodes of any size read stay there — while
+    BEGIN and COMMIT would be two more round trips per proof. ``atomic`` asks for a transaction
+    anyway (creating tables and triggers together)."""
     _, leaves, _ = _names(db)
     conn = _reader(db) if not write else _open(db)
     wrapper = _Sqlite(conn) if db.backend == "sqlite" else _Postgres(conn)
+    in_transaction = write or atomic or db.backend == "sqlite"
     try:
-        conn.execute("BEGIN IMMEDIATE" if write and db.backend == "sqlite" else "BEGIN")
+        if in_transaction:
+            conn.execute("BEGIN IMMEDIATE" if write and db.backend == "sqlite" else "BEGIN")
         if write and db.backend != "sqlite":
             conn.execute(f"LOCK TABLE {leaves} IN EXCLUSIVE MODE")
         try:
             yield wrapper
-            conn.execute("COMMIT")
+            if in_transaction:
+                conn.execute("COMMIT")
         except BaseException:
-            with contextlib.suppress(Exception):
-                conn.execute("ROLLBACK")
+            if in_transaction:
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
             raise
     except BaseException:
         if not write:
@@ -160,7 +168,7 @@ def create_tables(db: Database) -> None:
                        f"{table} FOR EACH ROW EXECUTE FUNCTION {refuse}()")
             ddl.append(f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
                        f"FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()")
-    with connect(db, write=False) as c:
+    with connect(db, write=False, atomic=True) as c:
         for statement in ddl:
             c.all(statement)
 
@@ -286,16 +294,21 @@ def inclusion_proof(db: Database, position: int, size: int | None = None) -> Inc
     ensure_tables(db)
     links, leaves, nodes = _names(db)
     with connect(db, write=False) as c:
-        current, _ = _size(c, leaves)
-        size = current if size is None else size
-        row = c.all(f"SELECT l.leaf, k.hash FROM {leaves} l JOIN {links} k ON k.position = "
-                    f"l.position WHERE l.position = ?", (position,))
-        if not row:
+        # Two queries in all: the tree's size with the record's leaf and hash, then every node
+        # of the audit path and of the root together.
+        row = c.all(f"SELECT t.leaf, l.leaf, k.hash FROM (SELECT leaf FROM {leaves} "
+                    f"ORDER BY leaf DESC LIMIT 1) t LEFT JOIN {leaves} l ON l.position = ? "
+                    f"LEFT JOIN {links} k ON k.position = l.position", (position,))
+        if not row or row[0][1] is None or row[0][2] is None:
             raise KeyError(position)
-        leaf, record_hash = int(row[0][0]), bytes(row[0][1])
+        current = int(row[0][0]) + 1
+        size = current if size is None else size
+        leaf, record_hash = int(row[0][1]), bytes(row[0][2])
         if not 0 <= leaf < size <= current:
             raise ValueError(f"position {position} is not in a tree of size {size}")
         source = _StoredNodes(c, nodes, current)
+        source.perfect_many(merkle.plan_keys([*merkle.inclusion_plan(leaf, size),
+                                              *merkle.root_plan(size)]))
         return InclusionProof(position, leaf, size, record_hash, merkle.leaf_hash(record_hash),
                               merkle.inclusion_proof(source, leaf, size),
                               merkle.root(source, size))

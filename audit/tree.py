@@ -190,12 +190,20 @@ class _StoredNodes:
         found = {k: self.added[k] for k in keys if k in self.added}
         wanted = [k for k in keys if k not in found]
         if wanted:
-            # OR of point lookups: both backends answer it from the primary key (SQLite does not
-            # for a row-value IN list).
-            pairs = " OR ".join(["(level = ? AND idx = ?)"] * len(wanted))
-            params = [v for k in wanted for v in k]
-            for level, idx, h in self.c.all(
-                    f"SELECT level, idx, hash FROM {self.table} WHERE {pairs}", params):
+            if isinstance(self.c, _Postgres):
+                # Two arrays joined to the primary key: one statement text whatever the number
+                # of nodes, so the connection prepares it once (no planning per proof).
+                sql = (f"SELECT n.level, n.idx, n.hash FROM unnest(?::int[], ?::bigint[]) "
+                       f"AS k(level, idx) JOIN {self.table} n ON n.level = k.level "
+                       f"AND n.idx = k.idx")
+                params: list[Any] = [[k[0] for k in wanted], [k[1] for k in wanted]]
+            else:
+                # OR of point lookups, answered from the primary key (SQLite does not for a
+                # row-value IN list).
+                pairs = " OR ".join(["(level = ? AND idx = ?)"] * len(wanted))
+                sql = f"SELECT level, idx, hash FROM {self.table} WHERE {pairs}"
+                params = [v for k in wanted for v in k]
+            for level, idx, h in self.c.all(sql, params):
                 found[(int(level), int(idx))] = self.added[(int(level), int(idx))] = bytes(h)
         missing = [k for k in keys if k not in found]
         if missing:

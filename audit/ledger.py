@@ -108,12 +108,8 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0, upto: int 
     # ``upto`` is applied here, not in the query: a second bound makes PostgreSQL, without
     # statistics (a table just loaded or restored), sort the whole remaining range every batch.
     upto = (1 << 63) - 1 if upto is None else upto
+    records_sql, links_sql = batch_queries(db)
     if db.backend == "sqlite":
-        ev, lk = db.events_table, db.links_table
-        records_sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {ev} "
-                       f"WHERE rowid > ? ORDER BY rowid LIMIT ?")
-        links_sql = (f"SELECT position, prev_hash, hash FROM {lk} WHERE position > ? "
-                     f"AND position <= ? ORDER BY position")
         conn = sqlite_connect(db)
         try:
             conn.execute("BEGIN")  # one snapshot for both scans
@@ -128,27 +124,39 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0, upto: int 
         finally:
             conn.close()
     import psycopg
-    from psycopg.sql import SQL, Identifier
 
-    records_query = SQL(
-        "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {} "
-        "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-    ).format(Identifier(db.events_table))
-    links_query = SQL(
-        "SELECT position, prev_hash, hash FROM {} WHERE position > %s AND position <= %s "
-        "ORDER BY position").format(Identifier(db.links_table))
     with psycopg.connect(db.conninfo()) as pg:
         pg.read_only = True
         pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for all reads
         cursor = pg.cursor(binary=True)  # bytea arrives as bytes, not as hex to decode
         while True:
-            records = _upto(cursor.execute(records_query, (after, batch)).fetchall(), upto)
+            records = _upto(cursor.execute(records_sql, (after, batch)).fetchall(), upto)
             if not records:
                 return
             last = records[-1][0]
-            yield records, (cursor.execute(links_query, (after, last)).fetchall()
+            yield records, (cursor.execute(links_sql, (after, last)).fetchall()
                             if links else [])
             after = last
+
+
+def batch_queries(db: Database) -> tuple[str, str]:
+    """The two statements of ``raw_batches``: the next records after a position (parameters:
+    the position and how many), and the links in a range of positions (after, up to)."""
+    if db.backend == "sqlite":
+        ev, lk = db.events_table, db.links_table
+        return (f"SELECT rowid, originator_id, originator_version, topic, state FROM {ev} "
+                f"WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                f"SELECT position, prev_hash, hash FROM {lk} WHERE position > ? "
+                f"AND position <= ? ORDER BY position")
+    ev, lk = _pg_ident(db.events_table), _pg_ident(db.links_table)
+    return (f"SELECT notification_id, originator_id::text, originator_version, topic, state "
+            f"FROM {ev} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+            f"SELECT position, prev_hash, hash FROM {lk} WHERE position > %s "
+            f"AND position <= %s ORDER BY position")
+
+
+def _pg_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _upto(records: list[RawRecord], upto: int) -> list[RawRecord]:

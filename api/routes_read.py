@@ -176,7 +176,7 @@ def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
             summary="账本中的全部事件 / Every event in the ledger")
 def get_history(
     request: Request, response: Response, consortium_id: UUID, principal: PrincipalDep,
-    after_version: Annotated[int, Query(ge=0, description="只返回此版本之后的事件 / only the "
+    after_version: Annotated[int, Query(ge=0, le=2**63 - 1, description="只返回此版本之后的事件 / only the "
                                         "events after this version (next_after_version of the "
                                         "previous page)")] = 0,
     limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = HISTORY_PAGE,

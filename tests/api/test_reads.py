@@ -140,7 +140,8 @@ def test_history_is_paged_by_version_with_a_next_link(api: Api) -> None:
     unknown = "00000000-0000-4000-8000-000000000000"
     assert_problem(api.client.get(f"{PREFIX}/consortia/{unknown}/history",
                                   params={"after_version": 3}, headers=auditor), 404)
-    for bad in ({"limit": 0}, {"limit": 1001}, {"after_version": -1}):
+    for bad in ({"limit": 0}, {"limit": 1001}, {"after_version": -1},
+                {"after_version": 2**63}):
         assert_problem(api.client.get(f"{PREFIX}/consortia/{cid}/history", params=bad,
                                       headers=auditor), 422)
 

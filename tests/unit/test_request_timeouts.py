@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -47,7 +48,9 @@ class Exchange:
         async def go() -> None:
             self.started = time.monotonic()
             await app(scope(method), self.receive, self.send)
-        asyncio.run(go())
+        # A loop of its own on a thread of its own: the test runner's thread may have one.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, go()).result()
 
     @property
     def status(self) -> int:

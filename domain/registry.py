@@ -60,19 +60,28 @@ class DataclassAsDict(Transcoding):
         self.name = cls.__name__
         hints = typing.get_type_hints(cls)
         self._fields = [f.name for f in dataclasses.fields(cls)]
-        self._convert = {name: _converter(hints[name]) for name in self._fields}
+        # Per field: its name, how to set it on the frozen instance (the slot's own descriptor,
+        # else object.__setattr__) and how to convert its JSON value. It runs on every replay.
+        self._plan = [(name, _setter(cls, name), _converter(hints[name]))
+                      for name in self._fields]
 
     def encode(self, obj: Any) -> dict[str, Any]:
         return {name: getattr(obj, name) for name in self._fields}
 
     def decode(self, data: dict[str, Any]) -> Any:
         obj: Any = object.__new__(self.type)
-        for name in self._fields:
-            value = data.get(name)
-            convert = self._convert[name]
-            object.__setattr__(obj, name, value if convert is None or value is None
-                               else convert(value))
+        get = data.get
+        for name, set_field, convert in self._plan:
+            value = get(name)
+            set_field(obj, value if convert is None or value is None else convert(value))
         return obj
+
+
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    slot = cls.__dict__.get(name)
+    if isinstance(slot, types.MemberDescriptorType):
+        return slot.__set__
+    return lambda obj, value: object.__setattr__(obj, name, value)
 
 
 def _converter(hint: Any) -> Callable[[Any], Any] | None:

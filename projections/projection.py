@@ -18,7 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection, ProjectionRunner
 
-from audit.store import open_registry, registry_env
+from audit.store import registry_env
 from domain.consortium import Consortium
 from domain.registry import Registry
 from projections.documents import consortium_document
@@ -171,17 +171,9 @@ def rebuild(url: str | None = None, *, batch: int = REBUILD_BATCH,
     Returns the position reached. Equivalent to the runner's one-by-one build. A large ledger
     is folded on one process per core (``workers``, default: the cores, at most 4; see
     ``projections.rebuild_parallel``)."""
-    from projections.rebuild_parallel import default_workers, rebuild_in_parallel
+    from projections.rebuild_parallel import rebuild_in_parallel
 
-    if (default_workers() if workers is None else workers) > 1:
-        return rebuild_in_parallel(url, workers=workers, batch=batch)
-    registry = open_registry(url)
-    view = open_view(url)
-    try:
-        view.reset(registry.name)
-        return catch_up(registry, view, batch=batch)
-    finally:
-        registry.close()
+    return rebuild_in_parallel(url, workers=workers, batch=batch)
 
 
 def catch_up(registry: Registry, view: RegistryViewSQL, *, batch: int = REBUILD_BATCH) -> int:

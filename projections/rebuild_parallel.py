@@ -73,12 +73,18 @@ def fold_partition(registry: Registry, db: Database, partition: int, processes: 
     folder.set_loader(registry)
     to_event = registry.mapper.to_domain_event
     mine = digits_of(partition, processes)
+    # One UUID object per consortium: the folder's dicts then find it by identity.
+    ids: dict[str, UUID] = {}
     for records, _ in ledger.raw_batches(db, batch, upto=head, links=False):
         dirty: dict[UUID, None] = {}
         for position, oid, version, topic, state in records:
-            if str(oid)[-1].lower() not in mine:
+            text = str(oid)
+            if text[-1].lower() not in mine:
                 continue
-            event = to_event(StoredEvent(originator_id=UUID(str(oid)), originator_version=version,
+            uid = ids.get(text)
+            if uid is None:
+                uid = ids[text] = UUID(text)
+            event = to_event(StoredEvent(originator_id=uid, originator_version=version,
                                          topic=topic, state=bytes(state)))
             if not isinstance(event, Consortium.Event):
                 continue
@@ -115,35 +121,39 @@ def rebuild_in_parallel(url: str | None, *, workers: int | None = None,
     registry = open_registry(url)
     try:
         head = registry.recorder.max_notification_id() or 0
-        # The workers start first: their start-up overlaps emptying the views.
-        team = _Team(url, workers, head, batch) if workers > 1 and head >= min_records else None
+        # The workers start first: their start-up overlaps emptying the views. A small ledger
+        # is folded here alone (processes=1: no worker), the same way.
+        team = _Team(url, workers if head >= min_records else 1, head, batch)
         try:
             view = open_view(url)
             view.reset(registry.name)
-            if team is not None:
-                try:
-                    team.rebuild(registry, view)
-                except WorkerFailed as e:  # the views stand at a batch boundary: go on alone
-                    log.warning("parallel rebuild stopped at position %d (%s); going on in one "
-                                "process", view.position(registry.name), e)
+            try:
+                team.rebuild(registry, view)
+            except WorkerFailed as e:  # the views stand at a batch boundary: go on alone
+                log.warning("parallel rebuild stopped at position %d (%s); going on in one "
+                            "process", view.position(registry.name), e)
         finally:
-            if team is not None:
-                team.stop()
+            team.stop()
+        # What was recorded after the head while rebuilding (and, after a failure, the rest).
         return catch_up(registry, view, batch=batch)
     finally:
         registry.close()
 
 
 class _Team:
-    """The worker processes of one rebuild, each folding its partition into a queue."""
+    """The processes of one rebuild: this one (partition 0) and ``workers - 1`` started here,
+    each folding its partition into a queue."""
 
     def __init__(self, url: str | None, workers: int, head: int, batch: int) -> None:
         self.url, self.workers, self.head, self.batch = url, workers, head, batch
-        context = multiprocessing.get_context("spawn")  # never fork a process with connections
-        self.queues = [context.Queue(maxsize=AHEAD) for _ in range(workers - 1)]
-        self.processes = [context.Process(target=_worker, args=(url, k + 1, workers, head,
-                                                                batch, q), daemon=True)
-                          for k, q in enumerate(self.queues)]
+        self.queues: list[Any] = []
+        self.processes: list[Any] = []
+        if workers > 1:
+            context = multiprocessing.get_context("spawn")  # never fork with open connections
+            self.queues = [context.Queue(maxsize=AHEAD) for _ in range(workers - 1)]
+            self.processes = [context.Process(target=_worker, args=(url, k + 1, workers, head,
+                                                                    batch, q), daemon=True)
+                              for k, q in enumerate(self.queues)]
         for p in self.processes:
             p.start()
 

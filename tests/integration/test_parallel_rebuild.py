@@ -117,7 +117,7 @@ def test_a_small_ledger_is_rebuilt_in_this_process_alone(
     def no_workers(*args: Any) -> None:
         raise AssertionError("no worker should start below min_records")
 
-    monkeypatch.setattr(rp, "_Team", no_workers)
+    monkeypatch.setattr(rp.multiprocessing, "get_context", no_workers)
     assert rp.rebuild_in_parallel(database_url, workers=4, min_records=head + 1) == head
     assert view_rows(database_url) == expected
 

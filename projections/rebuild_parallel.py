@@ -1,16 +1,17 @@
-"""A rebuild of the views from position 0 on several processes.
+"""A rebuild of the views from position 0, on one process per core for a large ledger.
 
 Folding is sequential per consortium but independent between consortia, so the consortia are
-split by id into one partition per process. Every process reads the same batches of the ledger
-(the same ``start`` and ``limit`` over the records up to the head it was given: a prefix that no
-longer changes), decodes and folds only the records of its own partition, and hands the parent
-the documents of its consortia that the batch changed. The parent folds partition 0 itself and
-writes each batch — every partition's documents and the batch's tracking record — in one
-transaction, so the views move from one batch boundary to the next exactly as a one-process
-rebuild does (``catch_up``), and a crash leaves them at a boundary.
+split by the last hex digit of their id into one partition per process. Every process reads the
+same batches of raw rows (the same positions, up to the head taken at the start: a prefix that no
+longer changes), decodes and folds only its own partition's records, and hands the process that
+started the rebuild the table rows of the documents the batch changed. That process folds
+partition 0 itself and writes each batch — every partition's rows and the batch's tracking record
+— in one transaction, on a writer thread one batch behind the folding; so the views move from
+one batch boundary to the next, and a crash leaves them at a boundary. A small ledger is folded
+the same way by one process alone.
 
-Should a worker fail, the others are stopped and the one-process ``catch_up`` continues from
-the last batch written; so does it for whatever was recorded after the head while rebuilding.
+Should a worker fail, the others are stopped and the one-process ``catch_up`` goes on from the
+last batch written; it also applies whatever was recorded after the head while rebuilding.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def fold_partition(registry: Registry, db: Database, partition: int, processes: 
         folder.trim()
 
 
-def _worker(url: str, partition: int, partitions: int, head: int, batch: int,
+def _worker(url: str | None, partition: int, partitions: int, head: int, batch: int,
             out: Any) -> None:
     registry = open_registry(url)
     try:

@@ -148,15 +148,13 @@ def batch_queries(db: Database) -> tuple[str, str]:
                 f"WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 f"SELECT position, prev_hash, hash FROM {lk} WHERE position > ? "
                 f"AND position <= ? ORDER BY position")
-    ev, lk = _pg_ident(db.events_table), _pg_ident(db.links_table)
+    from psycopg.sql import Identifier
+
+    ev, lk = Identifier(db.events_table).as_string(), Identifier(db.links_table).as_string()
     return (f"SELECT notification_id, originator_id::text, originator_version, topic, state "
             f"FROM {ev} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
             f"SELECT position, prev_hash, hash FROM {lk} WHERE position > %s "
             f"AND position <= %s ORDER BY position")
-
-
-def _pg_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _upto(records: list[RawRecord], upto: int) -> list[RawRecord]:

@@ -105,8 +105,7 @@ class AggregateFolder:
             assert self._loader is not None
             previous: Consortium = self._loader.repository.get(cid, version=version - 1)
             aggregate = event.mutate(previous)
-            known = self._created.get(cid)
-            created = known if known is not None else (
+            created = self._created.get(cid) or (
                 view.created_position(str(cid)) if view is not None else None) or position
             self._created[cid] = created
         assert isinstance(aggregate, Consortium)

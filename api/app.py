@@ -171,14 +171,15 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
     app.state.runner = None
 
     problems.install(app)
-    for router in ROUTERS:
-        app.include_router(router, prefix=API_V1)
-    install_web(app)  # the web UI under /web (server-rendered pages, same keys and roles)
+    # The probes first: a route is found by testing each in turn, and they are asked often.
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["运行 / operations"],
                       summary="进程存活 / Process alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["运行 / operations"],
                       summary="数据库可达 / Ready to serve",
                       responses=problems.problem_responses(503))
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_V1)
+    install_web(app)  # the web UI under /web (server-rendered pages, same keys and roles)
     # Outermost last: the size limit runs before idempotency reads a body.
     app.add_middleware(IdempotencyMiddleware, keys=keys, store=idempotency)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)

@@ -57,8 +57,8 @@ every lifecycle change is an event in a hash-chained, append-only ledger.
 * **Errors** are RFC 9457 `application/problem+json`, with a stable `type` per rule.
 """
 
-#: The routers of /api/v1 (the read routes join them here).
-ROUTERS: list[APIRouter] = [lifecycle_router, read_router, audit_router, feed_router,
+#: The routers of /api/v1. Routes are matched in turn, so the reads, asked most often, come first.
+ROUTERS: list[APIRouter] = [read_router, lifecycle_router, audit_router, feed_router,
                             webhooks_router]
 
 #: A readiness check returns a JSON-safe detail, or raises when the service is not ready.

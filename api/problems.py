@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.sqlstore import StoreUnavailable
 from domain.errors import DomainError, StaleVersion
@@ -244,7 +245,28 @@ def for_http_exception(request: Request, exc: StarletteHTTPException) -> JSONRes
               else f"{title_zh} / {title_en}")
     body = problem_body(code=code, status=exc.status_code, title_zh=title_zh, title_en=title_en,
                         detail=detail, instance=request.url.path)
-    return problem_response(body, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and "Allow" in headers:
+        headers["Allow"] = _allowed_methods(request, headers["Allow"])
+    return problem_response(body, headers)
+
+
+#: The methods a 405's ``Allow`` may name, in the order it names them.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request, allow: str) -> str:
+    """Every method that some route accepts at the request's path. The router names only those
+    of the first route whose path matched, where RFC 9110 §15.5.6 asks for the resource's."""
+    methods = {m.strip().upper() for m in allow.split(",") if m.strip()}
+    for method in _METHODS:
+        if method not in methods:
+            probe = {"type": "http", "method": method, "path": request.scope["path"],
+                     "root_path": request.scope.get("root_path", ""), "headers": [],
+                     "query_string": b""}
+            if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+                methods.add(method)
+    return ", ".join([m for m in _METHODS if m in methods] + sorted(methods.difference(_METHODS)))
 
 
 #: What a driver's message says about why the database refuses (checked in this order):

@@ -4,6 +4,7 @@ an unreachable database and unexpected failures — never a stack trace."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 import anyio
@@ -95,7 +96,10 @@ def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
     assert_problem(api.client.get("/api/v1/nowhere"), 404, "not-found")
     r = api.client.delete("/api/v1/consortia")
     assert_problem(r, 405, "method-not-allowed")
-    assert "POST" in r.headers["Allow"]
+    assert r.headers["Allow"] == "GET, POST"  # every method of the resource, from two routers
+    r = api.client.put(f"/api/v1/consortia/{uuid.uuid4()}/history")
+    assert_problem(r, 405, "method-not-allowed")
+    assert r.headers["Allow"] == "GET"
     assert_problem(api.post("/consortia/not-a-uuid/members", p.admit(), "nanjing", 1), 422)
 
 

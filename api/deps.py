@@ -123,6 +123,32 @@ async def require_if_match(
 
 IfMatchDep = Annotated[int, Depends(require_if_match)]
 
+_ENTITY_TAG_RE = re.compile(r'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
+
+
+def none_match(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names the current entity tag (its opaque part, ``etag``) or is
+    ``*``: the weak comparison of RFC 9110 §13.1.2, so the answer is 304 Not Modified. A header
+    that is not a list of entity tags matches nothing."""
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    tags, end = [], 0
+    while end < len(if_none_match):
+        m = _ENTITY_TAG_RE.match(if_none_match, end)
+        if m is None:
+            return False
+        tags.append(m.group(1))
+        end = m.end()
+    return etag in tags
+
+
+IfNoneMatch = Annotated[str | None, Header(
+    alias="If-None-Match",
+    description='可选：已持有的 ETag，未变时答 304 / optional: the ETag already held; 304 Not '
+                'Modified while it is still current', examples=['"3"'])]
+
 
 def idempotency_key_header(
     idempotency_key: Annotated[str | None, Header(

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import PrincipalDep, run_blocking
+from api.deps import IfNoneMatch, PrincipalDep, none_match, run_blocking
 from api.problems import ApiProblem, problem_responses
 from audit.ledger import consortium_history
 from projections.views import CursorError, RegistryViewSQL
@@ -151,20 +151,31 @@ async def list_consortia(
                  + str(position).encode() + b"}")
 
 
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "未变：If-None-Match 即当前版本 / not modified: If-None-Match names the "
+                         "current version", "headers": {"ETag": {"schema": {"type": "string"}}}}}
+
+
 @router.get("/consortia/{consortium_id}", response_model=dict[str, Any],
-            openapi_extra=OPTIONAL_AUTH, responses=problem_responses(400, 401, 404, 422, 503),
+            openapi_extra=OPTIONAL_AUTH,
+            responses={**_NOT_MODIFIED, **problem_responses(400, 401, 404, 422, 503)},
             summary="一个创新联合体的当前状态 / One consortium, current state")
 async def get_consortium(request: Request, consortium_id: UUID, view: ViewDep,
-                         principal: PrincipalDep, min_position: MinPosition = None) -> Response:
-    """Its current state from the view; the ``ETag`` is its version, for ``If-Match`` on a write.
-    Without an API key only a listed consortium is shown."""
+                         principal: PrincipalDep, min_position: MinPosition = None,
+                         if_none_match: IfNoneMatch = None) -> Response:
+    """Its current state from the view; the ``ETag`` is its version, for ``If-Match`` on a write,
+    and for ``If-None-Match`` on the next read (304 while it is current). Without an API key only
+    a listed consortium is shown."""
     if min_position is not None:
         await _caught_up_async(request, view, min_position)
     found = await run_blocking(request, view.consortium_text, str(consortium_id))
     if found is None or (principal is None and found[0] != "listed"):
         raise ApiProblem("not-found", f"创新联合体{consortium_id}不存在 / no consortium "
                          f"{consortium_id}")
-    return _json(found[2], headers={"ETag": f'"{found[1]}"'})
+    etag = {"ETag": f'"{found[1]}"'}
+    if none_match(if_none_match, str(found[1])):
+        return Response(status_code=304, headers=etag)
+    return _json(found[2], headers=etag)
 
 
 def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:

@@ -191,3 +191,41 @@ def test_readiness_reports_the_projection_lag(api: Api) -> None:
     assert r.status_code == 200
     projection = r.json()["checks"]["projection"]["detail"]
     assert projection["lag"] == 0 and projection["position"] == last["position"]
+
+
+def test_a_reader_holding_the_current_etag_gets_304_until_the_next_write(api: Api) -> None:
+    cid, version, last = formed_and_listed(api)
+    url, staff = f"{PREFIX}/consortia/{cid}", api.headers("auditor")
+    assert api.client.get(url, params={"min_position": last["position"]}).status_code == 200
+    for held in (f'"{version}"', f'W/"{version}"', f'"0", "{version}"', "*"):
+        r = api.client.get(url, headers={**staff, "If-None-Match": held})
+        assert (r.status_code, r.content, r.headers["ETag"]) == (304, b"", f'"{version}"'), held
+    for held in (f'"{version - 1}"', f"{version}", "garbage"):
+        r = api.client.get(url, headers={**staff, "If-None-Match": held})
+        assert r.status_code == 200 and r.json()["id"] == cid, held
+    # The public holds the ETag of a listed consortium as well.
+    r = api.client.get(url, headers={"If-None-Match": f'"{version}"'})
+    assert r.status_code == 304
+    report = api.post(f"/consortia/{cid}/annual-reports", p.annual_report(2025), who="province",
+                      version=version)
+    assert report.status_code == 200, report.text
+    r = api.client.get(url, params={"min_position": report.json()["position"]},
+                       headers={**staff, "If-None-Match": f'"{version}"'})
+    assert r.status_code == 200 and r.headers["ETag"] == f'"{version + 1}"'
+
+
+def test_if_none_match_reveals_nothing_the_caller_may_not_read(api: Api) -> None:
+    forming = api.post("/consortia", p.start(), who="nanjing").json()
+    r = api.client.get(f"{PREFIX}/consortia/{forming['consortium_id']}",
+                       params={"min_position": forming["position"]},
+                       headers={"If-None-Match": "*"})
+    assert_problem(r, 404, "not-found")
+
+
+def test_if_none_match_is_a_list_of_entity_tags_compared_weakly() -> None:
+    from api.deps import none_match
+    assert none_match('"7"', "7") and none_match('W/"7"', "7") and none_match(" * ", "7")
+    assert none_match('"1", W/"7" ,"9"', "7") and none_match('"7",', "7")
+    assert not none_match(None, "7") and not none_match('"8"', "7")
+    assert not none_match("7", "7") and not none_match('"7" "8"', "7")
+    assert not none_match('"1", 7', "7") and not none_match("", "7")

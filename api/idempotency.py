@@ -31,7 +31,6 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +38,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyStore
-from api.problems import problem_bytes, unavailable_problem
+from api.problems import send_bytes, send_problem, unavailable_problem
 from api.sqlstore import SqlStore, StoreUnavailable, utcnow
 
 log = logging.getLogger("consortia.api")
@@ -177,21 +176,6 @@ class IdempotencyStore:
             "AND state = 'pending' AND claim_token = ?", (client_id, key, token))
 
 
-async def _send_bytes(send: Send, status: int, headers: list[tuple[str, str]],
-                      body: bytes) -> None:
-    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    raw.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_problem(send: Send, scope: Scope, code: str, detail: str = "",
-                        headers: list[tuple[str, str]] | None = None, **extensions: Any) -> None:
-    status, body = problem_bytes(code, scope.get("path", ""), detail, **extensions)
-    await _send_bytes(send, status, [("content-type", "application/problem+json"),
-                                     *(headers or [])], body)
-
-
 def _collect(messages: list[Message]) -> Send:
     async def send(message: Message) -> None:
         messages.append(message)
@@ -222,16 +206,16 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         if not _KEY_RE.match(key):
-            await _send_problem(send, scope, "invalid-idempotency-key",
-                                "幂等键应为1–255个可见ASCII字符 / an Idempotency-Key is 1–255 visible "
-                                "ASCII characters")
+            await send_problem(scope, send, "invalid-idempotency-key",
+                               "幂等键应为1–255个可见ASCII字符 / an Idempotency-Key is 1–255 visible "
+                               "ASCII characters")
             return
         try:
             await self._handle(scope, receive, send, headers, key)
         except StoreUnavailable as e:
             p = unavailable_problem("POST", scope.get("path", ""), e)
-            await _send_problem(send, scope, p.code, p.detail, headers=[("retry-after", "5")],
-                                reason=p.extensions["reason"])
+            await send_problem(scope, send, p.code, p.detail, headers=[("retry-after", "5")],
+                               reason=p.extensions["reason"])
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, headers: Headers,
                       key: str) -> None:
@@ -262,19 +246,19 @@ class IdempotencyMiddleware:
             claim = await run_in_threadpool(self.store.claim, client, key, request_hash)
 
         if claim.outcome == "mismatch":
-            await _send_problem(send, scope, "idempotency-key-reused",
-                                "该幂等键已用于另一个不同的请求 / this Idempotency-Key was used for a "
-                                "different request (method, path, If-Match or body)")
+            await send_problem(scope, send, "idempotency-key-reused",
+                               "该幂等键已用于另一个不同的请求 / this Idempotency-Key was used for a "
+                               "different request (method, path, If-Match or body)")
             return
         if claim.outcome == "in_progress":
-            await _send_problem(send, scope, "idempotency-request-in-progress",
-                                headers=[("retry-after", "1")])
+            await send_problem(scope, send, "idempotency-request-in-progress",
+                               headers=[("retry-after", "1")])
             return
         if claim.outcome == "replay":
             assert claim.response is not None
             r = claim.response
-            await _send_bytes(send, r.status, [*r.headers, ("idempotent-replayed", "true")],
-                              r.body)
+            await send_bytes(send, r.status, [*r.headers, ("idempotent-replayed", "true")],
+                             r.body)
             return
         await self._run_and_keep(scope, receive, send, client, key, claim.token, body)
 

@@ -5,13 +5,15 @@ and the time a body may take to arrive (408) and a read to be answered (503)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import PROBLEM_MEDIA_TYPE, problem_bytes
+from api.problems import send_problem
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # 1 MiB
+
+#: A request refused midway leaves the connection in an unknown state: it is not kept alive.
+_CLOSE = [("connection", "close")]
 
 
 class BodyTooLarge(Exception):
@@ -72,9 +74,9 @@ class BodySizeLimitMiddleware:
             await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        await _send_problem(scope, send, "payload-too-large",
-                            f"请求体不得超过{self.max_bytes}字节 / the request body may not exceed "
-                            f"{self.max_bytes} bytes", max_bytes=self.max_bytes)
+        await send_problem(scope, send, "payload-too-large",
+                           f"请求体不得超过{self.max_bytes}字节 / the request body may not exceed "
+                           f"{self.max_bytes} bytes", headers=_CLOSE, max_bytes=self.max_bytes)
 
 
 #: How long a client may take to send a request's body, from the start of the request (seconds).
@@ -144,10 +146,10 @@ class RequestTimeoutMiddleware:
         def read_timed_out() -> None:
             nonlocal answered
             if not response_started and answered is None:
-                answered = loop.create_task(_send_problem(
+                answered = loop.create_task(send_problem(
                     scope, send, "response-timeout",
                     f"查询未在{self.read_seconds:g}秒内完成 / the read did not finish within "
-                    f"{self.read_seconds:g} s", retry_after="5"))
+                    f"{self.read_seconds:g} s", headers=[*_CLOSE, ("retry-after", "5")]))
 
         timer = (loop.call_later(self.read_seconds, read_timed_out)
                  if scope["method"] in ("GET", "HEAD") else None)
@@ -164,17 +166,7 @@ class RequestTimeoutMiddleware:
         if answered is not None:
             await answered
         elif body_late and not response_started:
-            await _send_problem(scope, send, "request-timeout",
-                                f"请求体须在{self.body_seconds:g}秒内送达 / the request body must "
-                                f"arrive within {self.body_seconds:g} s")
+            await send_problem(scope, send, "request-timeout",
+                               f"请求体须在{self.body_seconds:g}秒内送达 / the request body must "
+                               f"arrive within {self.body_seconds:g} s", headers=_CLOSE)
 
-
-async def _send_problem(scope: Scope, send: Send, code: str, detail: str,
-                        retry_after: str | None = None, **extensions: Any) -> None:
-    status, body = problem_bytes(code, scope.get("path", ""), detail, **extensions)
-    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-               (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
-    if retry_after is not None:
-        headers.append((b"retry-after", retry_after.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import Scope, Send
 
 from api.sqlstore import StoreUnavailable
 from domain.errors import DomainError, StaleVersion
@@ -191,6 +192,22 @@ def problem_bytes(code: str, instance: str, detail: str = "", **extensions: Any)
     body = problem_body(code=p.code, status=p.status, title_zh=p.title_zh, title_en=p.title_en,
                         detail=p.detail, instance=instance, extensions=p.extensions)
     return p.status, json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+async def send_bytes(send: Send, status: int, headers: Sequence[tuple[str, str]],
+                     body: bytes) -> None:
+    """Answer from pure ASGI middleware: one response of ``status`` with ``headers`` and ``body``."""
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_problem(scope: Scope, send: Send, code: str, detail: str = "", *,
+                       headers: Sequence[tuple[str, str]] = (), **extensions: Any) -> None:
+    """Answer the problem ``code`` from pure ASGI middleware, which runs outside the handlers."""
+    status, body = problem_bytes(code, scope.get("path", ""), detail, **extensions)
+    await send_bytes(send, status, [("content-type", PROBLEM_MEDIA_TYPE), *headers], body)
 
 
 def for_api_problem(request: Request, exc: ApiProblem) -> JSONResponse:

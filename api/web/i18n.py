@@ -127,6 +127,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "timeline.proof": ("包含证明", "Inclusion proof"),
     "timeline.proof_link": ("位置 {position} 的包含证明", "Inclusion proof of position {position}"),
     "timeline.none": ("无", "none"),
+    "timeline.range": ("第 {first}–{last} 个事件，共 {total} 个", "Events {first}–{last} of {total}"),
+    "timeline.earlier": ("← 更早的事件", "← Earlier events"),
+    "timeline.later": ("较晚的事件 →", "Later events →"),
+    "timeline.latest": ("最新事件", "Latest events"),
     # ------------------------------------------------------------------ forms
     "form.submit": ("提交登记", "Record"),
     "form.cancel": ("返回", "Back"),

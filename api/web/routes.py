@@ -287,20 +287,31 @@ async def new_consortium(request: Request) -> Response:
     return await run_in_threadpool(_submit, request, None, "select_lead", form)
 
 
+#: Events in one page of a consortium's timeline: the latest first, earlier ones a link away.
+TIMELINE_PAGE = 100
+
+
 @router.get("/consortia/{consortium_id}", response_class=HTMLResponse)
 def consortium_page(request: Request, session: SessionDep, consortium_id: str,
-                    done: str | None = None, position: str | None = None) -> HTMLResponse:
-    """Current state (lead unit marked 牵头单位), the steps offered and the ledger timeline."""
+                    done: str | None = None, position: str | None = None,
+                    upto: str | None = None) -> HTMLResponse:
+    """Current state (lead unit marked 牵头单位), the steps offered and the ledger timeline: the
+    ``TIMELINE_PAGE`` events up to version ``upto`` (by default the latest), oldest first."""
     caught_up = _caught_up(request, _int(position))
     doc = _visible_doc(request, session, consortium_id)
     if doc is None:
         return message_page(request, session, 404, "error.not_found",
                             translate("error.not_found_consortium", _lang(request)))
-    history = (consortium_history(request.app.state.database, uuid.UUID(doc["id"]))
+    version = int(doc["version"])
+    last = min(max(_int(upto) or version, 1), version)
+    first = max(last - TIMELINE_PAGE, 0) + 1
+    history = (consortium_history(request.app.state.database, uuid.UUID(doc["id"]),
+                                  after_version=first - 1, limit=last - first + 1)
                if session is not None else None)
     offered = _offered(session, doc)
     return render(
         request, "consortium.html", session, active="registry", doc=doc, history=history,
+        timeline_last=last, timeline_total=version,
         commands=[c for c in offered if not forms.COMMANDS[c].per_record],
         record_commands=[c for c in offered if forms.COMMANDS[c].per_record],
         proof_links=_may_audit(session.principal if session else None),

@@ -172,6 +172,36 @@ def test_html_in_names_is_escaped(web: Api) -> None:
     assert "<b>加入</b>" not in page
 
 
+def test_the_timeline_shows_the_latest_events_and_pages_back(
+        web: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.web import routes
+
+    monkeypatch.setattr(routes, "TIMELINE_PAGE", 4)
+    j = journey(web, "listed")
+    n = j.version  # formation to listing: more than two pages of 4
+    assert n >= 6
+    login(web, "auditor")
+
+    def shown(query: str = "") -> tuple[list[str], str]:
+        page = web.client.get(f"/web/consortia/{j.id}{query}").text
+        positions = re.findall(r'<li class="event" id="event-(\d+)">', page)
+        return positions, page
+
+    latest, page = shown()
+    assert len(latest) == 4 and f"第 {n - 3}–{n} 个事件，共 {n} 个" in page
+    assert f'href="?upto={n - 4}#timeline-h" rel="prev"' in page and 'rel="next"' not in page
+    middle, page = shown(f"?upto={n - 3}")
+    assert len(middle) == 4 and f"第 {n - 6}–{n - 3} 个事件，共 {n} 个" in page
+    assert f'href="?upto={n}#timeline-h" rel="next"' in page
+    assert f'href="?upto={n - 7}#timeline-h" rel="prev"' in page
+    first, page = shown("?upto=1")
+    assert len(first) == 1 and 'rel="prev"' not in page and "第 1–1 个事件" in page
+    everything = [int(x) for x in first + middle + latest]
+    assert everything == sorted(everything) and len(set(everything)) == 1 + 4 + 4 - 1
+    # A version past the latest, or not a number, shows the latest page.
+    assert shown("?upto=99")[0] == latest and shown("?upto=x")[0] == latest
+
+
 def test_the_public_sees_listed_consortia_only(web: Api) -> None:
     forming = journey(web)
     listed = journey(web, "listed")

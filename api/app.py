@@ -65,6 +65,17 @@ ROUTERS: list[APIRouter] = [read_router, lifecycle_router, audit_router, feed_ro
 ReadinessCheck = Callable[[], Any]
 
 
+def prepare_routes(app: FastAPI) -> None:
+    """Have every route ready before the first request. FastAPI builds the routes of an included
+    router (their dependencies and response models) when a request first reaches it — 5 to 60 ms
+    a router here, on the event loop, in front of whoever asks first. Matching a path that no
+    route has against every route builds them all."""
+    probe: dict[str, Any] = {"type": "http", "method": "GET", "path": "/\x00", "root_path": "",
+                             "headers": [], "query_string": b""}
+    for route in app.router.routes:
+        route.matches(probe)
+
+
 def database_of(registry: Registry) -> Database:
     """The database a Registry was opened on (from its eventsourcing environment)."""
     env = registry.env
@@ -121,6 +132,7 @@ def create_app(database_url: str | None = None, *, registry: Registry | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        prepare_routes(app)
         # Supervised: started again after a database restart has cut its connections.
         runner = supervised_projection_runner(settings) if embedded_projection else None
         if runner is not None:

@@ -40,3 +40,16 @@ def test_the_database_is_found_from_the_registry_alone(sqlite_url: str) -> None:
         app.state.sql.close()
     finally:
         registry.close()
+
+
+def test_every_route_is_built_at_startup_not_by_the_first_request(sqlite_api: Api) -> None:
+    from fastapi import routing
+
+    included = [r for r in sqlite_api.app.router.routes
+                if isinstance(r, routing._IncludedRouter)]
+    assert len(included) >= 6  # the API's routers and the web UI's
+    # Built: asking again finds them as they are (FastAPI rebuilds only when routes change).
+    built = [r._effective_candidates_version for r in included]
+    assert None not in built
+    assert sqlite_api.client.get("/api/v1/feeds/credit").status_code in (401, 403)
+    assert [r._effective_candidates_version for r in included] == built

@@ -119,8 +119,13 @@ def _require_reader(principal: Any) -> None:
                          headers={"WWW-Authenticate": 'Bearer realm="consortia"'})
 
 
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "未变：If-None-Match 即当前版本 / not modified: If-None-Match names the "
+                         "current ETag", "headers": {"ETag": {"schema": {"type": "string"}}}}}
+
+
 @router.get("/consortia", response_model=Page, openapi_extra=OPTIONAL_AUTH,
-            responses=problem_responses(400, 401, 422, 503),
+            responses={**_NOT_MODIFIED, **problem_responses(400, 401, 422, 503)},
             summary="创新联合体名录 / The registry list")
 async def list_consortia(
     request: Request, view: ViewDep, principal: PrincipalDep,
@@ -135,10 +140,17 @@ async def list_consortia(
                                                     "previous page", max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     min_position: MinPosition = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The consortia in the order they were formed, filtered, one page at a time. Without an API
-    key only listed consortia (省创新联合体) are shown."""
+    key only listed consortia (省创新联合体) are shown. The weak ``ETag`` names the view's position
+    (and whether the caller is the public): while no event has been applied since, the same
+    request with ``If-None-Match`` is answered 304."""
     position = await _caught_up_async(request, view, min_position)
+    tag = f"{position}.{'public' if principal is None else 'staff'}"
+    headers = {"ETag": f'W/"{tag}"', "Vary": "Authorization"}
+    if none_match(if_none_match, tag):
+        return Response(status_code=304, headers=headers)
     try:
         items, next_cursor = await run_blocking(request, partial(
             view.list_consortia_json, status=status, field=field, city=city, uscc=uscc, text=q,
@@ -148,12 +160,7 @@ async def list_consortia(
     # The stored documents are JSON already: they are served as stored, not decoded and encoded.
     return _json(b'{"items":[' + b",".join(items) + b'],"next_cursor":'
                  + json.dumps(next_cursor).encode() + b',"view_position":'
-                 + str(position).encode() + b"}")
-
-
-_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "未变：If-None-Match 即当前版本 / not modified: If-None-Match names the "
-                         "current version", "headers": {"ETag": {"schema": {"type": "string"}}}}}
+                 + str(position).encode() + b"}", headers=headers)
 
 
 @router.get("/consortia/{consortium_id}", response_model=dict[str, Any],
@@ -172,10 +179,11 @@ async def get_consortium(request: Request, consortium_id: UUID, view: ViewDep,
     if found is None or (principal is None and found[0] != "listed"):
         raise ApiProblem("not-found", f"创新联合体{consortium_id}不存在 / no consortium "
                          f"{consortium_id}")
-    etag = {"ETag": f'"{found[1]}"'}
+    # Vary: the public is not shown a consortium that is not listed.
+    headers = {"ETag": f'"{found[1]}"', "Vary": "Authorization"}
     if none_match(if_none_match, str(found[1])):
-        return Response(status_code=304, headers=etag)
-    return _json(found[2], headers=etag)
+        return Response(status_code=304, headers=headers)
+    return _json(found[2], headers=headers)
 
 
 def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:

@@ -229,3 +229,28 @@ def test_if_none_match_is_a_list_of_entity_tags_compared_weakly() -> None:
     assert not none_match(None, "7") and not none_match('"8"', "7")
     assert not none_match("7", "7") and not none_match('"7" "8"', "7")
     assert not none_match('"1", 7', "7") and not none_match("", "7")
+
+
+def test_a_list_is_not_modified_until_the_view_applies_another_event(api: Api) -> None:
+    _, _, last = formed_and_listed(api)
+    staff = api.headers("province")
+    params = {"min_position": last["position"], "city": "nanjing"}
+    first = api.client.get(f"{PREFIX}/consortia", params=params, headers=staff)
+    tag = first.headers["ETag"]
+    assert first.status_code == 200 and tag.startswith('W/"')
+    assert first.headers["Vary"] == "Authorization"
+    again = api.client.get(f"{PREFIX}/consortia", params=params,
+                           headers={**staff, "If-None-Match": tag})
+    assert (again.status_code, again.content, again.headers["ETag"]) == (304, b"", tag)
+    # The public is shown less than staff: its tag differs, so a staff tag is no good to it.
+    public = api.client.get(f"{PREFIX}/consortia", params=params, headers={"If-None-Match": tag})
+    assert public.status_code == 200 and public.headers["ETag"] != tag
+    assert api.client.get(f"{PREFIX}/consortia", params=params, headers={
+        "If-None-Match": public.headers["ETag"]}).status_code == 304
+    # Any event applied (here another city's) is a new tag: the page is sent again.
+    other = api.post("/consortia", p.start(lead=p.unit("enterprise", "苏州光电科技股份有限公司")),
+                     who="nanjing").json()
+    fresh = api.client.get(f"{PREFIX}/consortia", headers={**staff, "If-None-Match": tag},
+                           params={**params, "min_position": other["position"]})
+    assert fresh.status_code == 200 and fresh.headers["ETag"] != tag
+    assert fresh.json()["view_position"] >= other["position"]

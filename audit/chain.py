@@ -27,6 +27,11 @@ _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
 
 
+#: Framed originator ids a walk over the ledger keeps between records (a consortium's records
+#: share one). Past this many the walk forgets them, so its memory does not grow with the ledger.
+FRAMED_IDS_KEPT = 50_000
+
+
 def canonical_id(originator_id: UUID | str) -> str:
     """UUIDs in their canonical lowercase hyphenated form; anything else as given."""
     if isinstance(originator_id, UUID):

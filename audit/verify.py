@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 from audit import ledger, merkle
-from audit.chain import GENESIS, TAG, Link, Record, canonical_id
+from audit.chain import FRAMED_IDS_KEPT, GENESIS, TAG, Link, Record, canonical_id
 from audit.checkpoints import Checkpoint
 from audit.store import Database
 
@@ -249,6 +249,8 @@ def _fast_walk(db: Database, walk: _Walk, progress: Callable[[int], None] | None
         previous, before = before, _snapshot(walk, expected, hashes, size, last, second)
         if len(links) != len(records):  # a record with no link, or a link with no record
             return previous
+        if len(ids) > FRAMED_IDS_KEPT:
+            ids.clear()
         for (position, oid, version, topic, state), (linked, prev, h) in zip(records, links,
                                                                          strict=True):
             if linked != position:

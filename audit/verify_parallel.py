@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from audit import ledger
-from audit.chain import GENESIS, TAG, canonical_id
+from audit.chain import FRAMED_IDS_KEPT, GENESIS, TAG, canonical_id
 from audit.checkpoints import Checkpoint
 from audit.merkle import LEAF_PREFIX, NODE_PREFIX
 from audit.store import Database
@@ -69,6 +69,8 @@ def walk_chunk(db: Database, after: int, count: int, level: int, first_leaf: int
         if len(links) != len(records):
             out.intact = False
             return out
+        if len(ids) > FRAMED_IDS_KEPT:
+            ids.clear()
         for (position, oid, version, topic, state), (linked, prev, h) in zip(records, links,
                                                                              strict=True):
             if size == count:

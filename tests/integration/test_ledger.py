@@ -271,6 +271,28 @@ def test_an_intact_ledger_reports_the_same_head_and_root_whatever_the_read_batch
             whole.records, whole.tree_root, whole.head_hash)
 
 
+def test_walks_that_forget_the_framed_ids_report_the_same(demo_url: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # The walks keep a bounded number of framed ids, forgetting them all past the bound: with a
+    # bound of one they frame nearly every id afresh, and must find exactly the same.
+    from audit import verify, verify_parallel
+
+    db = parse_database_url(demo_url)
+    intact = verify_chain(db, workers=1)
+    chunk = verify_parallel.walk_chunk(db, 0, intact.records, 3, 0, [], batch=5)
+    monkeypatch.setattr(verify, "FRAMED_IDS_KEPT", 1)
+    monkeypatch.setattr(verify_parallel, "FRAMED_IDS_KEPT", 1)
+    forgetful = verify_chain(db, workers=1, batch=5)
+    assert forgetful.ok and (forgetful.records, forgetful.tree_root, forgetful.head_hash) == (
+        intact.records, intact.tree_root, intact.head_hash)
+    again = verify_parallel.walk_chunk(db, 0, intact.records, 3, 0, [], batch=5)
+    assert again.intact and (again.blocks, again.tail, again.last_hash) == (
+        chunk.blocks, chunk.tail, chunk.last_hash)
+    TAMPERING["modified"](Tamperer(demo_url))
+    assert [d.position for d in verify_chain(db, workers=1, batch=5).damage] == [30]
+    assert not verify_parallel.walk_chunk(db, 0, intact.records, 3, 0, [], batch=5).intact
+
+
 def _checkpoint(db: Any, size: int, *, wrong: bool = False) -> Checkpoint:
     from audit.verify import Frontier
 

@@ -973,7 +973,8 @@ def bench_ledger(records: int, proofs: int, json_out: str | None = None, rounds:
           f"stored bytes ({rounds} rounds alternating, medians), then {proofs} proofs of each "
           f"kind")
     print(f"{'backend':<12}{'raw walk/s':>12}{'verify/s':>12}{'ratio':>8}{'target':>10}"
-          f"{'integrate/s':>13}{'inclusion':>11}{'consistency':>13}{'hashes':>8}")
+          f"{'integrate/s':>13}{'inclusion':>11}{'consistency':>13}{'hashes':>8}"
+          f"{'verify MiB':>12}")
     for backend, make_db, target in backends:
         with make_db() as url:
             _synthetic_ledger(url, records)
@@ -997,6 +998,7 @@ def bench_ledger(records: int, proofs: int, json_out: str | None = None, rounds:
                     (raw_walk if variant == "raw" else verify_all)()
                     times[variant].append(time.perf_counter() - started)
             raw, verify = (_median_rate(records, times[v]) for v in ("raw", "verify"))
+            verify_mib = _verifier_peak(url)
             started = time.perf_counter()
             size = tree.integrate(db)
             integrate = size / (time.perf_counter() - started)
@@ -1013,16 +1015,30 @@ def bench_ledger(records: int, proofs: int, json_out: str | None = None, rounds:
             consistency_ms = (time.perf_counter() - started) / proofs * 1000
         print(f"{backend:<12}{raw:>12,.0f}{verify:>12,.0f}{raw / verify:>7.2f}×{target:>10,}"
               f"{integrate:>13,.0f}{inclusion_ms:>9.2f}ms{consistency_ms:>11.2f}ms"
-              f"{max(lengths):>8}")
+              f"{max(lengths):>8}{verify_mib:>12.0f}")
         if json_out:
             with open(json_out, "a", encoding="utf-8") as out:
                 out.write(json.dumps({"backend": backend, "records": records, "raw": raw,
                                       "verify": verify, "integrate": integrate,
                                       "inclusion_ms": inclusion_ms,
                                       "consistency_ms": consistency_ms,
-                                      "hashes": max(lengths)}) + "\n")
+                                      "hashes": max(lengths), "verify_mib": verify_mib})
+                          + "\n")
     print("ratio = verification time ÷ raw walk time; targets: verify ≥ target records/s, proofs "
-          "< 2 ms, ≤ 20 hashes per inclusion proof (at 1M records)")
+          "< 2 ms, ≤ 20 hashes per inclusion proof (at 1M records); verify MiB = peak resident "
+          "memory of `consortia verify` run on its own (its largest process)")
+
+
+def _verifier_peak(url: str) -> float:
+    """Peak resident memory (MiB) of a full ``consortia verify`` in a process of its own: the
+    largest of it and the workers it waited for (the rusage that ``wait4`` reports)."""
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "--database", url, "verify",
+                             "--json"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"consortia verify failed ({proc.returncode})")
+    return usage.ru_maxrss / 1024
 
 
 # ------------------------------------------------------------------------------------------ all
@@ -1075,13 +1091,14 @@ def bench_all(sizes: Sequence[int], quick: bool, write: str | None) -> None:
     growth = ["", "ledger growth (per backend: rate at each size, and the rate at the largest "
               "size ÷ the rate at the smallest: ≥ 1 means linear or better)",
               f"{'backend':<12}{'records':>10}{'verify/s':>12}{'verify÷raw':>12}"
-              f"{'integrate/s':>13}{'inclusion':>11}{'consistency':>13}"]
+              f"{'integrate/s':>13}{'inclusion':>11}{'consistency':>13}{'verify MiB':>12}"]
     for backend in dict.fromkeys(r["backend"] for r in rows):
         mine = [r for r in rows if r["backend"] == backend]
         for r in mine:
             growth.append(f"{backend:<12}{r['records']:>10,}{r['verify']:>12,.0f}"
                           f"{r['raw'] / r['verify']:>11.2f}×{r['integrate']:>13,.0f}"
-                          f"{r['inclusion_ms']:>9.2f}ms{r['consistency_ms']:>11.2f}ms")
+                          f"{r['inclusion_ms']:>9.2f}ms{r['consistency_ms']:>11.2f}ms"
+                          f"{r['verify_mib']:>12.0f}")
         if len(mine) > 1:
             growth.append(f"{backend:<12}{'':>10}{mine[-1]['verify'] / mine[0]['verify']:>11.2f}×"
                           f"{'':>12}{mine[-1]['integrate'] / mine[0]['integrate']:>12.2f}×  "

@@ -120,6 +120,7 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0, upto: int 
                 last = records[-1][0]
                 yield records, (conn.execute(links_sql, (after, last)).fetchall()
                                 if links else [])
+                del records  # let the batch go before the next one is read
                 after = last
         finally:
             conn.close()
@@ -136,6 +137,7 @@ def raw_batches(db: Database, batch: int = 20_000, *, after: int = 0, upto: int 
             last = records[-1][0]
             yield records, (cursor.execute(links_sql, (after, last)).fetchall()
                             if links else [])
+            del records  # let the batch go before the next one is read
             after = last
 
 

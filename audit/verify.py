@@ -287,6 +287,7 @@ def _fast_walk(db: Database, walk: _Walk, progress: Callable[[int], None] | None
                         return previous
                 next_due = due[0].size if due else -1
         walk.records += len(records)
+        del records, links  # one batch in memory at a time, not two
         if progress is not None:
             progress(walk.records)
     _snapshot(walk, expected, hashes, size, last, second, into=walk)

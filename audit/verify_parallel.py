@@ -109,6 +109,7 @@ def walk_chunk(db: Database, after: int, count: int, level: int, first_leaf: int
                 out.partials[first_leaf + size] = list(hashes)
         if size == count:
             break
+        del records, links  # one batch in memory at a time, not two
     out.count, out.last_hash, out.tail = size, expected, hashes
     out.intact = out.intact and size == count
     return out

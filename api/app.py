@@ -70,8 +70,7 @@ def prepare_routes(app: FastAPI) -> None:
     router (their dependencies and response models) when a request first reaches it — 5 to 60 ms
     a router here, on the event loop, in front of whoever asks first. Matching a path that no
     route has against every route builds them all."""
-    probe: dict[str, Any] = {"type": "http", "method": "GET", "path": "/\x00", "root_path": "",
-                             "headers": [], "query_string": b""}
+    probe = problems.route_probe("/\x00")
     for route in app.router.routes:
         route.matches(probe)
 

@@ -169,4 +169,3 @@ class RequestTimeoutMiddleware:
             await send_problem(scope, send, "request-timeout",
                                f"请求体须在{self.body_seconds:g}秒内送达 / the request body must "
                                f"arrive within {self.body_seconds:g} s", headers=_CLOSE)
-

@@ -272,15 +272,19 @@ def for_http_exception(request: Request, exc: StarletteHTTPException) -> JSONRes
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
+def route_probe(path: str, method: str = "GET", root_path: str = "") -> Scope:
+    """A request scope with only what route matching reads: to ask the routes, not to serve."""
+    return {"type": "http", "method": method, "path": path, "root_path": root_path,
+            "headers": [], "query_string": b""}
+
+
 def _allowed_methods(request: Request, allow: str) -> str:
     """Every method that some route accepts at the request's path. The router names only those
     of the first route whose path matched, where RFC 9110 §15.5.6 asks for the resource's."""
     methods = {m.strip().upper() for m in allow.split(",") if m.strip()}
     for method in _METHODS:
         if method not in methods:
-            probe = {"type": "http", "method": method, "path": request.scope["path"],
-                     "root_path": request.scope.get("root_path", ""), "headers": [],
-                     "query_string": b""}
+            probe = route_probe(request.scope["path"], method, request.scope.get("root_path", ""))
             if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
                 methods.add(method)
     return ", ".join([m for m in _METHODS if m in methods] + sorted(methods.difference(_METHODS)))

@@ -311,7 +311,9 @@ def consortium_page(request: Request, session: SessionDep, consortium_id: str,
     offered = _offered(session, doc)
     return render(
         request, "consortium.html", session, active="registry", doc=doc, history=history,
-        timeline_last=last, timeline_total=version,
+        timeline=dict(first=first, last=last, total=version,
+                      earlier=first - 1 if first > 1 else None,
+                      later=min(last + TIMELINE_PAGE, version) if last < version else None),
         commands=[c for c in offered if not forms.COMMANDS[c].per_record],
         record_commands=[c for c in offered if forms.COMMANDS[c].per_record],
         proof_links=_may_audit(session.principal if session else None),

@@ -196,6 +196,7 @@ def test_the_timeline_shows_the_latest_events_and_pages_back(
     assert f'href="?upto={n - 7}#timeline-h" rel="prev"' in page
     first, page = shown("?upto=1")
     assert len(first) == 1 and 'rel="prev"' not in page and "第 1–1 个事件" in page
+    assert 'href="?upto=5#timeline-h" rel="next"' in page  # the next page: events 2–5
     everything = [int(x) for x in first + middle + latest]
     assert everything == sorted(everything) and len(set(everything)) == 1 + 4 + 4 - 1
     # A version past the latest, or not a number, shows the latest page.

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid5
@@ -20,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import ApiKey, KeyStore
+from api.etags import version_of
 from api.problems import ApiProblem
 from domain.records import Actor, Role
 from domain.registry import Registry
@@ -35,7 +35,6 @@ bearer = HTTPBearer(
                 "`Authorization: Bearer <key>` / 访问密钥")
 
 _CHALLENGE = 'Bearer realm="consortia"'
-_ETAG_RE = re.compile(r'^(?:W/)?"(\d{1,18})"$|^(\d{1,18})$')
 
 
 async def get_registry(request: Request) -> Registry:
@@ -114,35 +113,14 @@ async def require_if_match(
         raise ApiProblem("precondition-required",
                          "修改已有创新联合体须提供 If-Match（ETag 中的版本号）/ a write on an existing "
                          "consortium needs If-Match with the version from its ETag")
-    m = _ETAG_RE.match(if_match.strip())
-    if m is None:
+    version = version_of(if_match)
+    if version is None:
         raise ApiProblem("invalid-if-match",
                          'If-Match 应为单个版本号，如 "3" / If-Match must be one version, e.g. "3"')
-    return int(m.group(1) or m.group(2))
+    return version
 
 
 IfMatchDep = Annotated[int, Depends(require_if_match)]
-
-_ENTITY_TAG_RE = re.compile(r'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
-
-
-def none_match(if_none_match: str | None, etag: str) -> bool:
-    """Whether ``If-None-Match`` names the current entity tag (its opaque part, ``etag``) or is
-    ``*``: the weak comparison of RFC 9110 §13.1.2, so the answer is 304 Not Modified. A header
-    that is not a list of entity tags matches nothing."""
-    if if_none_match is None:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    tags, end = [], 0
-    while end < len(if_none_match):
-        m = _ENTITY_TAG_RE.match(if_none_match, end)
-        if m is None:
-            return False
-        tags.append(m.group(1))
-        end = m.end()
-    return etag in tags
-
 
 IfNoneMatch = Annotated[str | None, Header(
     alias="If-None-Match",

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope, Send
 
+from api.etags import version_etag
 from api.sqlstore import StoreUnavailable
 from domain.errors import DomainError, StaleVersion
 
@@ -223,8 +224,9 @@ def for_domain_error(request: Request, exc: DomainError) -> JSONResponse:
                         title_en=english_title(cls), detail=exc.message,
                         instance=request.url.path, extensions=exc.details)
     headers = {}
-    if isinstance(exc, StaleVersion) and isinstance(exc.details.get("current_version"), int):
-        headers["ETag"] = f'"{exc.details["current_version"]}"'
+    current = exc.details.get("current_version")
+    if isinstance(exc, StaleVersion) and isinstance(current, int):
+        headers["ETag"] = version_etag(current)
     return problem_response(body, headers)
 
 

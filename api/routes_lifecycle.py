@@ -24,6 +24,7 @@ from api.deps import (
     WriterDep,
     idempotency_key_header,
 )
+from api.etags import version_etag
 from api.problems import ApiProblem, problem_responses
 from api.schemas import (
     AdmitMember,
@@ -88,7 +89,7 @@ def _write(response: Response, command: Callable[[], dict[str, Any]]) -> Command
         raise StaleVersion(
             "另一写入已先保存同一版本，请刷新后重试 / another write to this consortium was saved "
             "first; reload and retry") from e
-    response.headers["ETag"] = f'"{outcome["version"]}"'
+    response.headers["ETag"] = version_etag(outcome["version"])
     return CommandResult(**outcome)
 
 

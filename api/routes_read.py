@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import IfNoneMatch, PrincipalDep, none_match, run_blocking
+from api.deps import IfNoneMatch, PrincipalDep, run_blocking
+from api.etags import none_match, version_etag, weak_etag
 from api.problems import ApiProblem, problem_responses
 from audit.ledger import consortium_history
 from projections.views import CursorError, RegistryViewSQL
@@ -148,7 +149,7 @@ async def list_consortia(
     request with ``If-None-Match`` is answered 304."""
     position = await _caught_up_async(request, view, min_position)
     tag = f"{position}.{'public' if principal is None else 'staff'}"
-    headers = {"ETag": f'W/"{tag}"', "Vary": "Authorization"}
+    headers = {"ETag": weak_etag(tag), "Vary": "Authorization"}
     if none_match(if_none_match, tag):
         return Response(status_code=304, headers=headers)
     try:
@@ -180,7 +181,7 @@ async def get_consortium(request: Request, consortium_id: UUID, view: ViewDep,
         raise ApiProblem("not-found", f"创新联合体{consortium_id}不存在 / no consortium "
                          f"{consortium_id}")
     # Vary: the public is not shown a consortium that is not listed.
-    headers = {"ETag": f'"{found[1]}"', "Vary": "Authorization"}
+    headers = {"ETag": version_etag(found[1]), "Vary": "Authorization"}
     if none_match(if_none_match, str(found[1])):
         return Response(status_code=304, headers=headers)
     return _json(found[2], headers=headers)

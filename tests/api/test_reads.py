@@ -223,7 +223,7 @@ def test_if_none_match_reveals_nothing_the_caller_may_not_read(api: Api) -> None
 
 
 def test_if_none_match_is_a_list_of_entity_tags_compared_weakly() -> None:
-    from api.deps import none_match
+    from api.etags import none_match
     assert none_match('"7"', "7") and none_match('W/"7"', "7") and none_match(" * ", "7")
     assert none_match('"1", W/"7" ,"9"', "7") and none_match('"7",', "7")
     assert not none_match(None, "7") and not none_match('"8"', "7")

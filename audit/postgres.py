@@ -79,13 +79,19 @@ class ChainedPostgresApplicationRecorder(WakesSubscribers, PostgresApplicationRe
                         "{schema}.{refuse}()"
                     ).format(trigger=trigger, schema=schema, table=table, refuse=refuse)
                 )
+        # The statements of every write are rendered once, not composed again at each execute.
         self.select_head_statement = SQL(
             "SELECT hash FROM {schema}.{links} ORDER BY position DESC LIMIT 1"
-        ).format(schema=schema, links=links)
+        ).format(schema=schema, links=links).as_string()
         self.select_stored_event_statement = SQL(
             "SELECT notification_id, topic, state FROM {schema}.{events} "
             "WHERE originator_id = %s AND originator_version = %s"
         ).format(schema=schema, events=Identifier(self.events_table_name))
+        # One event per write is the common case: a prepared VALUES insert costs the client and
+        # the server less than the array one (~60 µs of client CPU and ~100 µs of a write's time).
+        self.insert_link_statement = SQL(
+            "INSERT INTO {schema}.{links} (position, prev_hash, hash) VALUES (%s, %s, %s)"
+        ).format(schema=schema, links=links).as_string()
         self.insert_links_statement = SQL(
             "INSERT INTO {schema}.{links} (position, prev_hash, hash) "
             "SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[])"
@@ -155,11 +161,17 @@ class ChainedPostgresApplicationRecorder(WakesSubscribers, PostgresApplicationRe
                             row = head.fetchone()
                             previous = bytes(row["hash"]) if row is not None else GENESIS
                             links = list(chain(records_at(stored_events, positions), previous))
-                            curs.execute(self.insert_links_statement, (
-                                [lk.position for lk in links],
-                                [lk.previous_hash for lk in links],
-                                [lk.hash for lk in links],
-                            ))
+                            if len(links) == 1:
+                                (lk,) = links
+                                curs.execute(self.insert_link_statement,
+                                             (lk.position, lk.previous_hash, lk.hash),
+                                             prepare=True)
+                            else:
+                                curs.execute(self.insert_links_statement, (
+                                    [lk.position for lk in links],
+                                    [lk.previous_hash for lk in links],
+                                    [lk.hash for lk in links],
+                                ))
             if exc:
                 raise exc
         return positions

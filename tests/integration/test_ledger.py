@@ -86,6 +86,25 @@ def test_each_event_gets_one_link_chained_from_genesis(database_url: str) -> Non
         second[2])
 
 
+def test_one_write_of_several_events_chains_each_of_them(database_url: str) -> None:
+    """A single event is linked by one statement, several by one array statement: both verify."""
+    from eventsourcing.persistence import StoredEvent
+
+    reg = registry(database_url)
+    new_consortium(reg)
+    oid = uuid.uuid4()
+    events = [StoredEvent(oid, v, "bench:Note", f'{{"n":{v}}}'.encode()) for v in (1, 2, 3)]
+    assert list(reg.recorder.insert_events(events) or []) == [2, 3, 4]
+    single = [StoredEvent(uuid.uuid4(), 1, "bench:Note", b'{"n":0}')]
+    assert list(reg.recorder.insert_events(single) or []) == [5]
+    t = Tamperer(database_url)
+    links = [t.link_row(p) for p in range(1, 6)]
+    assert [bytes(lk[1]) for lk in links[1:]] == [bytes(lk[2]) for lk in links[:-1]]
+    reg.close()
+    code, report = verify(database_url)
+    assert code == 0 and report["ok"] and report["records"] == 5, report
+
+
 def test_stale_version_and_unknown_consortium_are_refused_and_store_nothing(
         database_url: str) -> None:
     reg = registry(database_url)

@@ -262,8 +262,8 @@ class Consortium(Aggregate):
         if not construction_plan.strip():
             raise errors.AgreementIncomplete("须有建设方案 / a construction plan is required",
                                              field="construction_plan")
-        rules.check_university_or_institute(
-            [self.lead, *self.members.values()], no_university_justification)
+        # §4.2: the participating units (参与单位), not the lead, include a university or institute.
+        rules.check_university_or_institute(self.members.values(), no_university_justification)
         self._sign_agreement(
             signatories=tuple(dict.fromkeys(signatories)),
             mechanisms=tuple(Mechanism(m) for m in mechanisms),
@@ -290,6 +290,13 @@ class Consortium(Aggregate):
             raise errors.AgreementNotSignedByAll(
                 "须先由全体成员签署共建协议 / the co-construction agreement must be signed by the "
                 "lead and every current member first", field="agreement")
+        barring = self.serious_records_in_publicity(effective_date, DELISTING_CONTEXTS)
+        if barring:
+            # §7.3: what would delist a listed consortium, or end a pending application, bars a
+            # new one until the record is repaired, revoked or out of publicity.
+            raise errors.SeriousCreditRecordInPublicity(
+                f"严重失信记录{', '.join(barring)}公示期内不得申报 / no application while the serious "
+                f"dishonesty record {', '.join(barring)} is in publicity", record_ids=barring)
         self._submit(actor=actor, effective_date=effective_date, document=document)
 
     @event("ApplicationSubmitted")
@@ -426,9 +433,17 @@ class Consortium(Aggregate):
                 _require_text(change.description, "changes.description")
                 concerned.update(self.members)
         rules.check_signed_by(concerned, signatories, errors.SupplementaryAgreementNotSigned)
+        extra = sorted(set(signatories) - {self.lead_uscc, *self.members, *members})
+        if extra:
+            raise errors.SupplementaryAgreementNotSigned(
+                f"签署方不是本联合体的单位：{', '.join(extra)} / signatories not in the consortium: "
+                f"{', '.join(extra)}", extra=extra, field="signatories")
+        if not members:
+            raise errors.MembersRequired(
+                "变动后须至少保留一家成员单位 / a consortium keeps at least one member unit",
+                field="changes")
         rules.check_university_or_institute(
-            [self.lead, *members.values()],
-            no_university_justification or self.no_university_justification)
+            members.values(), no_university_justification or self.no_university_justification)
         agreement_id = f"SA-{len(self.supplementary_agreements) + 1}"
         self._sign_supplementary(
             agreement_id=agreement_id, changes=tuple(changes),
@@ -506,6 +521,16 @@ class Consortium(Aggregate):
     def latest_grade(self) -> Grade | None:
         return self.evaluations[-1].grade if self.evaluations else None
 
+    def serious_records_in_publicity(self, on: date,
+                                     contexts: frozenset[ViolationContext] | None = None
+                                     ) -> list[str]:
+        """The serious dishonesty records still in publicity on ``on`` (neither closed nor past
+        their publicity end), in ``contexts`` when given."""
+        return [r.record_id for r in self.credit_records.values()
+                if r.violation.severity is Severity.SERIOUS and r.state == "in_publicity"
+                and on <= r.violation.publicity_end
+                and (contexts is None or r.violation.context in contexts)]
+
     def order_rectification(self, *, requirements: str, deadline: date, actor: Actor,
                             effective_date: date, today: date,
                             document: Document | None = None) -> None:
@@ -559,12 +584,10 @@ class Consortium(Aggregate):
         if reason is DelistingReason.POOR_EVALUATION and self.latest_grade is not Grade.POOR:
             raise errors.DelistingNotJustified(
                 "最近一次评价结果不是较差 / the latest evaluation is not poor", reason=reason.value)
-        if reason is DelistingReason.SERIOUS_DISHONESTY and not any(
-            r.violation.severity is Severity.SERIOUS and r.state == "in_publicity"
-            for r in self.credit_records.values()
-        ):
+        if (reason is DelistingReason.SERIOUS_DISHONESTY
+                and not self.serious_records_in_publicity(effective_date)):
             raise errors.DelistingNotJustified(
-                "没有严重失信记录 / no serious dishonesty record is in publicity",
+                "没有公示期内的严重失信记录 / no serious dishonesty record is in publicity",
                 reason=reason.value)
         if reason is DelistingReason.OTHER:
             _require_text(explanation, "explanation")

@@ -105,6 +105,10 @@ class AgreementNotSignedByAll(DomainError):
     code, title_zh = "agreement-not-signed-by-all", "共建协议未由全体成员签署"
 
 
+class MembersRequired(DomainError):
+    code, title_zh = "members-required", "创新联合体须有成员单位"
+
+
 class SupplementaryAgreementNotSigned(DomainError):
     code, title_zh = "supplementary-agreement-not-signed", "补充协议未由相关单位签署"
 
@@ -139,6 +143,10 @@ class DelistingNotJustified(DomainError):
 
 class ConsortiumDelisted(DomainError):
     code, title_zh = "consortium-delisted", "已摘牌，仅可记录信用信息"
+
+
+class SeriousCreditRecordInPublicity(DomainError):
+    code, title_zh = "serious-credit-record-in-publicity", "存在公示期内的严重失信记录"
 
 
 class CreditSubjectNotInConsortium(DomainError):

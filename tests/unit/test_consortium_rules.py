@@ -26,7 +26,7 @@ from domain.rules import (
     ViolationContext,
     annual_report_deadline,
 )
-from domain.units import Unit, UnitKind
+from domain.units import LeadCategory, LeadQualification, Unit, UnitKind
 from tests.factories import (
     AGENCY,
     AUDITOR,
@@ -625,6 +625,26 @@ def test_agreement_without_university_but_with_justification_is_accepted():
     assert c.no_university_justification == "行业内无对口高校"
 
 
+def test_a_research_institute_as_lead_does_not_count_as_the_members_institute():
+    """§4.2: the participating units (参与单位) are to include a university or institute; a
+    provincial laboratory leading enterprises only needs the justification too."""
+    lab = unit(UnitKind.RESEARCH_INSTITUTE, name="江苏省某实验室")
+    c = Consortium.select_lead(
+        name="实验室牵头的创新联合体", city="nanjing", lead=lab,
+        qualification=LeadQualification(LeadCategory.PROVINCIAL_LABORATORY,
+                                        has_independent_legal_personality=True),
+        fields=["integrated_circuits"], actor=NANJING, effective_date=D(2024, 1, 10),
+        today=TODAY)
+    for _ in range(2):
+        c.admit_member(unit(UnitKind.ENTERPRISE), actor=NANJING, effective_date=D(2024, 1, 20),
+                       today=TODAY)
+    sign = {"signatories": [c.lead_uscc, *c.members], "mechanisms": list(Mechanism),
+            "construction_plan": "方案", "actor": NANJING, "effective_date": D(2024, 2, 1),
+            "today": TODAY}
+    refused(c, errors.UniversityOrInstituteRequired, c.sign_agreement, **sign)
+    accepted(c, c.sign_agreement, **sign, no_university_justification="实验室自身承担基础研究")
+
+
 @pytest.mark.parametrize("kind", [UnitKind.UNIVERSITY, UnitKind.RESEARCH_INSTITUTE])
 def test_agreement_with_a_university_or_institute_is_accepted(kind):
     c = no_university_members()
@@ -928,6 +948,27 @@ def test_supplementary_agreement_on_a_membership_needs_only_lead_and_units_conce
              [c.lead_uscc, joining.uscc])
 
 
+def test_supplementary_agreement_cannot_withdraw_every_member():
+    c = listed()
+    withdrawals = [Change(ChangeKind.MEMBER_WITHDRAWS, "退出", uscc=u) for u in c.members]
+    refused(c, errors.MembersRequired, supplement, c, withdrawals, justification="全部退出")
+    assert len(c.members) == 2
+    # Withdrawing all but one, or all while another joins, is a change like any other.
+    joining = unit(UnitKind.RESEARCH_INSTITUTE)
+    accepted(c, supplement, c, [*withdrawals, Change(ChangeKind.MEMBER_JOINS, "加入",
+                                                     unit=joining)])
+    assert list(c.members) == [joining.uscc]
+
+
+def test_supplementary_agreement_signed_by_a_unit_outside_the_consortium_is_refused():
+    c = listed()
+    outsider = unit(UnitKind.ENTERPRISE).uscc
+    err = refused(c, errors.SupplementaryAgreementNotSigned, supplement, c,
+                  [Change(ChangeKind.STRATEGIC_PLAN, "调整战略规划")],
+                  [c.lead_uscc, *c.members, outsider])
+    assert err.details["extra"] == [outsider]
+
+
 def test_supplementary_agreement_needs_its_document():
     c = listed()
     version = c.version
@@ -1146,6 +1187,12 @@ def test_completing_an_open_rectification_closes_it():
             actor=PROVINCE, effective_date=ON, today=TODAY)
 
 
+def test_delisting_for_a_poor_evaluation_while_its_rectification_is_open():
+    c = rectifying()
+    accepted(c, _delist, c, DelistingReason.POOR_EVALUATION, document=doc())
+    assert c.status is Status.DELISTED and not c.rectification_open
+
+
 def test_completing_needs_an_outcome():
     c = rectifying()
     refused(c, errors.InvalidValue, c.complete_rectification, outcome="", actor=PROVINCE,
@@ -1186,8 +1233,52 @@ def test_delisting_for_dishonesty_with_a_serious_record_in_publicity():
     c = listed()
     record(c, violation(c.lead_uscc, severity=Severity.SERIOUS, context=ViolationContext.OTHER))
     assert c.status is Status.LISTED
-    accepted(c, _delist, c, DelistingReason.SERIOUS_DISHONESTY, document=doc())
+    accepted(c, _delist, c, DelistingReason.SERIOUS_DISHONESTY, document=doc(),
+             on=D(2026, 1, 10))
     assert c.status is Status.DELISTED
+
+
+def _submit(c: Consortium, on: date) -> None:
+    c.submit_application(actor=NANJING, effective_date=on, today=TODAY)
+
+
+def test_a_serious_dishonesty_record_bars_the_application_while_in_publicity():
+    """§7.3: what ends a pending application (and would delist a listed consortium) bars one
+    that is still forming, until the record is revoked, repaired or out of publicity."""
+    c = signed()
+    rid = record(c, violation(c.lead_uscc, severity=Severity.SERIOUS,
+                              context=ViolationContext.APPLICATION), on=D(2024, 2, 10))
+    err = refused(c, errors.SeriousCreditRecordInPublicity, _submit, c, D(2024, 3, 1))
+    assert err.details["record_ids"] == [rid]
+    c.revoke_credit(rid, reason="认定错误", actor=PROVINCE, effective_date=D(2024, 3, 2),
+                    today=TODAY, document=doc())
+    accepted(c, _submit, c, D(2024, 3, 3))
+
+
+def test_after_its_publicity_end_a_record_no_longer_bars_the_application():
+    c = signed()
+    record(c, violation(c.lead_uscc, severity=Severity.SERIOUS,
+                        context=ViolationContext.APPLICATION), on=D(2024, 2, 10))
+    accepted(c, _submit, c, D(2026, 1, 11))
+
+
+@pytest.mark.parametrize(("severity", "context"), [
+    (Severity.MINOR, ViolationContext.APPLICATION), (Severity.SERIOUS, ViolationContext.OTHER)])
+def test_a_minor_record_or_one_in_another_context_does_not_bar_the_application(severity,
+                                                                                context):
+    c = signed()
+    record(c, violation(c.lead_uscc, severity=severity, context=context), on=D(2024, 2, 10))
+    accepted(c, _submit, c, D(2024, 3, 1))
+
+
+def test_delisting_for_dishonesty_after_the_publicity_end_is_not_justified():
+    """A record whose publicity period is over no longer justifies delisting, even before its
+    end of publicity is recorded."""
+    c = listed()
+    record(c, violation(c.lead_uscc, severity=Severity.SERIOUS, context=ViolationContext.OTHER))
+    assert c.credit_records["CR-1"].state == "in_publicity"
+    refused(c, errors.DelistingNotJustified, _delist, c, DelistingReason.SERIOUS_DISHONESTY,
+            document=doc(), on=D(2026, 1, 11))
 
 
 def test_delisting_for_dishonesty_on_a_revoked_record_is_not_justified():

@@ -33,18 +33,41 @@ FRAMED_IDS_KEPT = 50_000
 
 
 def canonical_id(originator_id: UUID | str) -> str:
-    """UUIDs in their canonical lowercase hyphenated form; anything else as given."""
+    """UUIDs in their canonical lowercase hyphenated form; any other text exactly as given.
+
+    Text is read as a UUID only in the one spelling a recorder writes (SQLite stores 32 lowercase
+    hex digits; PostgreSQL's ``uuid`` column reads back as a ``UUID``). Any other spelling of the
+    same UUID (upper case, braces, ``urn:uuid:``) is framed as the text it is, so its hash
+    differs: eventsourcing finds an aggregate's events by the exact stored text, and a
+    re-spelled id would silently take a record away from its aggregate."""
     if isinstance(originator_id, UUID):
         return str(originator_id)
     return _canonical_text(originator_id)
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def as_recorded(originator_id: object, backend: str) -> bool:
+    """Whether a stored id (as the walks read it) is in the form the recorder writes: SQLite's
+    32 lowercase hex digits, or PostgreSQL's ``uuid`` column (read as its text, always lowercase
+    hyphenated). On SQLite the hyphenated spelling frames like the canonical text, yet hides the
+    record from its aggregate like any other spelling: the walks name an id that is not as
+    recorded as a modified record."""
+    if isinstance(originator_id, UUID):
+        return True
+    if not isinstance(originator_id, str):
+        return False
+    if backend == "sqlite":
+        return len(originator_id) == 32 and _HEX_DIGITS.issuperset(originator_id)
+    return len(originator_id) == 36 and _HEX_DIGITS.issuperset(originator_id.replace("-", ""))
+
+
 @lru_cache(maxsize=65_536)  # a consortium's records share one id: parse it once, not per record
 def _canonical_text(originator_id: str) -> str:
-    try:
-        return str(UUID(originator_id))
-    except ValueError:
-        return originator_id
+    if len(originator_id) == 32 and _HEX_DIGITS.issuperset(originator_id):
+        return str(UUID(hex=originator_id))
+    return originator_id
 
 
 def frame(position: int, originator_id: UUID | str, originator_version: int, topic: str,

@@ -118,11 +118,11 @@ class Unusable(Exception):
 
 
 def _canonical_id(originator_id: str) -> str:
-    """Lowercase hyphenated UUID text when the id is a UUID in any spelling, else as given."""
-    try:
-        return str(uuid.UUID(originator_id))
-    except ValueError:
-        return originator_id
+    """The hyphenated form of SQLite's 32 lowercase hex digits; any other text as given (another
+    spelling of a UUID is not the text that was hashed)."""
+    if len(originator_id) == 32 and all(ch in "0123456789abcdef" for ch in originator_id):
+        return str(uuid.UUID(hex=originator_id))
+    return originator_id
 
 
 def record_hash(position: int, originator_id: str, originator_version: int, topic: str,

@@ -25,7 +25,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 from audit import ledger, merkle
-from audit.chain import FRAMED_IDS_KEPT, GENESIS, TAG, Link, Record, canonical_id
+from audit.chain import (
+    FRAMED_IDS_KEPT,
+    GENESIS,
+    TAG,
+    Link,
+    Record,
+    as_recorded,
+    canonical_id,
+)
 from audit.checkpoints import Checkpoint
 from audit.store import Database
 
@@ -257,7 +265,9 @@ def _fast_walk(db: Database, walk: _Walk, progress: Callable[[int], None] | None
                 return previous
             id_part = ids.get(oid)
             if id_part is None:
-                text = canonical_id(str(oid)).encode("utf-8")
+                if not as_recorded(oid, db.backend):
+                    return previous
+                text = canonical_id(oid).encode("utf-8")
                 id_part = ids[oid] = pack32(len(text)) + text
             topic_part = topics.get(topic)
             if topic_part is None:
@@ -346,6 +356,9 @@ def _careful_walk(db: Database, report: Report, walk: _Walk, *,
             continue
         if rec is None:
             damaged(row.position, "missing", "the link remains but its record was deleted")
+        elif not as_recorded(rec.originator_id, db.backend):
+            damaged(row.position, "modified", f"the originator id {rec.originator_id!r} is not "
+                    "stored as the recorder writes it: the record is hidden from its aggregate")
         elif rec.hash_after(link.previous_hash) != link.hash:
             if rec.hash_after(expected_prev) == link.hash:
                 damaged(row.position, "broken-link", "the record is intact but its link's previous "

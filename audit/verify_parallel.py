@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from audit import ledger
-from audit.chain import FRAMED_IDS_KEPT, GENESIS, TAG, canonical_id
+from audit.chain import FRAMED_IDS_KEPT, GENESIS, TAG, as_recorded, canonical_id
 from audit.checkpoints import Checkpoint
 from audit.merkle import LEAF_PREFIX, NODE_PREFIX
 from audit.store import Database
@@ -79,7 +79,10 @@ def walk_chunk(db: Database, after: int, count: int, level: int, first_leaf: int
                 expected = out.first_prev = prev
             id_part = ids.get(oid)
             if id_part is None:
-                text = canonical_id(str(oid)).encode("utf-8")
+                if not as_recorded(oid, db.backend):
+                    out.intact = False
+                    return out
+                text = canonical_id(oid).encode("utf-8")
                 id_part = ids[oid] = _U32(len(text)) + text
             topic_part = topics.get(topic)
             if topic_part is None:

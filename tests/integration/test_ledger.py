@@ -151,6 +151,28 @@ def test_verify_names_a_modified_record(demo_url: str) -> None:
     assert len(report["damage"]) == 1  # the rest of the chain still verifies
 
 
+@pytest.mark.parametrize("spelling", [str.upper, lambda h: str(uuid.UUID(h)),
+                                      lambda h: "{" + str(uuid.UUID(h)) + "}",
+                                      lambda h: uuid.UUID(h).urn])
+def test_verify_names_a_record_whose_id_is_spelled_otherwise(sqlite_url: str,
+                                                              spelling: Any) -> None:
+    """SQLite keeps the id as text, and eventsourcing reads an aggregate's records by that exact
+    text: another spelling of the same UUID takes the record from its aggregate, so it is named
+    as modified, not read as the same id."""
+    reg = registry(sqlite_url)
+    record_demo(reg)
+    reg.close()
+    t = Tamperer(sqlite_url)
+    oid = t.event_row(5)[0]
+    assert len(oid) == 32
+    t.execute(f"UPDATE {t.ev} SET originator_id = ? WHERE rowid = 5", (spelling(oid),),
+              triggers_off=True)
+    code, report = verify(sqlite_url)
+    assert code == 1
+    assert report["first"] == {**report["first"], "position": 5, "kind": "modified"}
+    assert len(report["damage"]) == 1
+
+
 def test_verify_names_a_deleted_record(demo_url: str) -> None:
     Tamperer(demo_url).delete_event(7)
     code, report = verify(demo_url)

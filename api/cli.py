@@ -42,14 +42,28 @@ def _progress_bar(total: int) -> Callable[[int], None] | None:
     return show
 
 
+class _Unusable(Exception):
+    """A command-line argument the command cannot use (exit 2)."""
+
+
 def _checkpoints_for(args: argparse.Namespace, db: Any) -> tuple[list[Any], list[str]]:
     from pathlib import Path
 
+    from audit.checkpoints import MalformedKey
     from audit.signing import verified_checkpoints
 
-    notes = [(f"checkpoint file {f}", Path(f).read_text(encoding="utf-8"))
-             for f in args.checkpoint or ()]
-    return verified_checkpoints(db, notes=notes, trusted_vkeys=list(args.key or ()))
+    notes = []
+    for f in args.checkpoint or ():
+        try:
+            notes.append((f"checkpoint file {f}", Path(f).read_text(encoding="utf-8")))
+        except OSError as e:
+            raise _Unusable(f"--checkpoint {f}: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            raise _Unusable(f"--checkpoint {f}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    try:
+        return verified_checkpoints(db, notes=notes, trusted_vkeys=list(args.key or ()))
+    except MalformedKey as e:
+        raise _Unusable(f"--key: {e}") from e
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -61,7 +75,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     total = ledger.count(db)
     from audit.verify import UntrustedStart, start_at
 
-    checkpoints, problems = _checkpoints_for(args, db)
+    try:
+        checkpoints, problems = _checkpoints_for(args, db)
+    except _Unusable as e:
+        print(f"consortia verify: {e}", file=sys.stderr)
+        return 2
     start = None
     if args.from_checkpoint:
         if not checkpoints:
@@ -79,9 +97,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from audit.semantic import semantic_audit
 
         semantic = semantic_audit(db, progress=None if args.json else _progress_bar(total))
+    covered = max((c.size for c in checkpoints), default=0)
+    uncovered = max(report.tree_size - covered, 0) if report.ok else None
     if args.json:
         out = json.loads(report.to_json())
         out["checkpoint_problems"] = problems
+        out["checkpoint_covers"] = covered
+        out["records_after_last_checkpoint"] = uncovered
         out["incremental_from"] = start_size
         out["ok"] = report.ok and not problems
         if semantic is not None:
@@ -97,6 +119,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if report.ok:
             print(f"ledger intact: {report.records} records, head position "
                   f"{report.head_position}, head hash {report.head_hash}  [{report.database}]")
+            if uncovered:
+                where = (f"after the checkpoint of size {covered}" if covered
+                         else "no verified checkpoint")
+                print(f"not yet under a checkpoint: the last {uncovered} records ({where}); only "
+                      "the chain vouches for them (sign one with `consortia checkpoint`)")
         else:
             first = report.first
             assert first is not None
@@ -220,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--from-checkpoint", action="store_true",
                    help="incremental: trust the (last) checkpoint; rehash only newer records")
     p.add_argument("--key", action="append", metavar="VKEY",
-                   help="a trusted public key (vkey) besides the ledger's keyring (repeatable)")
+                   help="a public key (vkey) the auditor trusts (repeatable): only these keys then "
+                        "count, not the ledger's own keyring")
     p.add_argument("--semantic", action="store_true",
                    help="also replay the raw history through the guideline's rules (lead unit "
                         "never changed, …), independent of the projections")

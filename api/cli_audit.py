@@ -4,11 +4,19 @@ the ledger, and signed checkpoints of the ledger's Merkle tree."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from audit.store import parse_database_url
+
+
+def _reason(e: BaseException) -> str:
+    """One line for the operator: an OSError's text without errno noise."""
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        return f"{e.filename}: {e.strerror}"
+    return str(e)
 
 
 def cmd_signing_create(args: argparse.Namespace) -> int:
@@ -18,8 +26,8 @@ def cmd_signing_create(args: argparse.Namespace) -> int:
     registry = open_registry(args.database)
     try:
         key_id, vkey = signing.create_signing_key(registry, Path(args.out), name=args.name)
-    except (FileExistsError, ValueError) as e:
-        print(f"consortia keys signing create: {e}", file=sys.stderr)
+    except (OSError, ValueError) as e:  # FileExistsError, a missing directory, …
+        print(f"consortia keys signing create: {_reason(e)}", file=sys.stderr)
         return 2
     finally:
         registry.close()
@@ -33,18 +41,29 @@ def cmd_signing_rotate(args: argparse.Namespace) -> int:
     """New key recorded; the current head countersigned by old and new; the old key revoked."""
     from audit import checkpoints as cp
     from audit import signing
+    from audit.keyring import KeyringError
     from audit.store import open_registry
 
     db = parse_database_url(args.database)
     registry = open_registry(args.database)
+    out = Path(args.out)
     try:
         old = cp.load_signer(signing.key_path(args.key), args.name or signing.origin())
-        key_id, vkey = signing.create_signing_key(registry, Path(args.out), name=args.name)
+        # Refuse before anything is written: a rotation away from a key the ledger does not hold
+        # as active would record a new key and then fail to countersign with the old one.
+        if f"{old.key_id:08x}" not in signing.keyring(registry).active():
+            raise KeyringError(f"key {old.key_id:08x} in {signing.key_path(args.key)} is not an "
+                               "active key of this ledger (unknown or revoked): nothing to rotate")
+        if os.path.lexists(out):
+            raise FileExistsError(f"{out} exists; a new key is never written over a file")
+        if not out.parent.is_dir():
+            raise FileNotFoundError(f"no directory {out.parent} for {out}")
+        key_id, vkey = signing.create_signing_key(registry, out, name=args.name)
         head = signing.sign_checkpoint(db, signing.key_path(args.key), name=args.name)
-        signing.countersign(db, head.note, Path(args.out), name=args.name)
+        signing.countersign(db, head.note, out, name=args.name)
         signing.revoke_signing_key(registry, f"{old.key_id:08x}", reason=args.reason)
-    except (FileExistsError, ValueError, cp.KeyFileError, cp.CheckpointError) as e:
-        print(f"consortia keys signing rotate: {e}", file=sys.stderr)
+    except (OSError, ValueError, KeyringError, cp.KeyFileError, cp.CheckpointError) as e:
+        print(f"consortia keys signing rotate: {_reason(e)}", file=sys.stderr)
         return 2
     finally:
         registry.close()

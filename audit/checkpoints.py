@@ -682,7 +682,11 @@ def load_signer(path: Path | str, name: str) -> Signer:
     """The signer in a PEM file, refused (``InsecureKeyFile``) when the file is a symbolic link, not
     a regular file, or has any group/other permission bit (``mode & 0o077``)."""
     path = Path(path)
-    _check_mode(path, os.lstat(path))
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise KeyFileError(f"cannot read the key file {path}: {exc.strerror or exc}") from exc
+    _check_mode(path, st)
     flags = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
              | getattr(os, "O_NONBLOCK", 0))
     try:
@@ -690,7 +694,7 @@ def load_signer(path: Path | str, name: str) -> Signer:
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # replaced by a symlink since lstat
             raise InsecureKeyFile(f"{path} is a symbolic link; name the key file itself") from exc
-        raise
+        raise KeyFileError(f"cannot read the key file {path}: {exc.strerror or exc}") from exc
     try:
         st = os.fstat(fd)  # the file actually opened: no race with the lstat above
         _check_mode(path, st)

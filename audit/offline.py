@@ -447,6 +447,7 @@ class Report:
     head_hash: str | None = None
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     leaf_index: int | None = None  # record proofs: the record's leaf in the checkpoint's tree
+    covered_leaves: int | None = None  # bundles: the largest size a verified checkpoint signs
     problems: list[Problem] = field(default_factory=list)
     more_problems: bool = False
     notes: list[str] = field(default_factory=list)
@@ -793,7 +794,25 @@ def verify_evidence(data: dict[str, Any], cli_keys: Sequence[str] = (), *, name:
         report.checkpoints[-1]["ok"] = refused is None
         if refused is not None:
             problems.append(refused)
+    _note_uncovered(report, entries)
     return _report(report, problems)
+
+
+def _note_uncovered(report: Report, entries: list[Entry]) -> None:
+    """Say which records no verified checkpoint covers: only the chain vouches for them, so a
+    tail cut off after the last checkpoint, or rewritten with fresh links, would not show."""
+    covered = max((c["size"] for c in report.checkpoints if c.get("ok")), default=0)
+    report.covered_leaves = covered
+    if not report.checkpoints or covered >= report.leaves or not entries:
+        return
+    linked = [e for e in entries if e.hash is not None and e.previous_hash is not None]  # leaves
+    first = linked[covered].position if covered < len(linked) else None
+    span = (f"positions {first}–{report.head_position}" if first is not None
+            else f"up to position {report.head_position}")
+    after = f"the checkpoint of size {covered}" if covered else "no verified checkpoint"
+    report.notes.append(f"{report.leaves - covered} record(s) ({span}) come after {after}: only "
+                        "the chain vouches for them, so a cut-off tail or a rewrite with fresh "
+                        "links there would not show")
 
 
 def _check_checkpoint(text: str, cp: Checkpoint, signatures: list[NoteSignature],

@@ -151,17 +151,38 @@ def stored_checkpoints(db: Database) -> list[Stored]:
     return [Stored(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
+def trusted_keys(db: Database, vkeys: Sequence[str] = ()) -> list[cp.KeyValidity]:
+    """The keys a checkpoint of this ledger is held to.
+
+    Without ``vkeys``: the ledger's own keyring (which shows the ledger is consistent with itself,
+    not who wrote it). With ``vkeys`` (the keys an auditor holds): only those; a key the keyring
+    also records keeps the keyring's validity window (its revocation is part of the evidence), a
+    key it does not record is valid for every size. ``MalformedKey`` for a vkey out of format."""
+    ring = key_validities(db)
+    if not vkeys:
+        return ring
+    recorded = {(k.name, k.key_id): k for k in ring}
+    trusted: dict[tuple[str, int], cp.KeyValidity] = {}
+    for vkey in vkeys:
+        given = cp.KeyValidity.from_vkey(vkey)
+        same = recorded.get((given.name, given.key_id))
+        keep = same if same is not None and same.public_key == given.public_key else given
+        trusted.setdefault((given.name, given.key_id), keep)
+    return list(trusted.values())
+
+
 def verified_checkpoints(db: Database, *, notes: Sequence[tuple[str, str]] = (),
                          trusted_vkeys: Sequence[str] = ()) -> tuple[list[cp.Checkpoint], list[str]]:
     """The checkpoints to hold the ledger to: those the registry stored and the given ``notes``
-    (label, text) — each verified against the ledger's keyring and the trusted vkeys. Returns
-    the verified checkpoints (the given notes last) and the problems found with the others."""
-    known = key_validities(db) + [cp.KeyValidity.from_vkey(v) for v in trusted_vkeys]
+    (label, text) — each a checkpoint of this log (``origin()``) signed by a key of
+    ``trusted_keys(db, trusted_vkeys)`` valid for its size. Returns the verified checkpoints (the
+    given notes last) and the problems found with the others."""
+    known = trusted_keys(db, trusted_vkeys)
     candidates = [(f"stored checkpoint of size {s.size}", s.note) for s in stored_checkpoints(db)]
     verified, problems = [], []
     for label, note in [*candidates, *notes]:
         try:
-            verified.append(cp.verify(note, known))
+            verified.append(cp.verify(note, known, origin=origin()))
         except cp.CheckpointError as e:
             problems.append(f"{label}: {type(e).__name__}: {e}")
     return verified, problems
@@ -177,7 +198,8 @@ def sign_checkpoint(db: Database, path: Path, *, name: str | None = None,
     checkpoint = cp.Checkpoint(origin(), size, root, (now or datetime.now(UTC)).replace(
         microsecond=0))
     note = cp.sign(checkpoint, signer)
-    cp.verify(note, key_validities(db))  # refuse a key the ledger does not know or has revoked
+    # refuse a key the ledger does not know or has revoked
+    cp.verify(note, key_validities(db), origin=origin())
     return store_checkpoint(db, note)
 
 
@@ -185,7 +207,7 @@ def countersign(db: Database, note: str, path: Path, *, name: str | None = None)
     """Add a signature (a rotation's new key) to a checkpoint already signed."""
     signer = cp.load_signer(path, name or origin())
     both = cp.add_signature(note, signer)
-    cp.verify(both, key_validities(db))
+    cp.verify(both, key_validities(db), origin=origin())
     return store_checkpoint(db, both)
 
 

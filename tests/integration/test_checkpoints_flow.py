@@ -161,3 +161,130 @@ def test_consortia_export_writes_a_bundle_the_offline_verifier_accepts(signed: A
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "46 record(s)" in done.stdout
+
+
+def run_err(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_given_keys_replace_the_ledgers_own_keyring(signed: Any) -> None:
+    url, _, held = signed
+    vkey = (held.parent / "vkey.txt").read_text()
+    code, report = run("verify", "--database", url, "--checkpoint", str(held), "--key", vkey,
+                       "--json")
+    assert code == 0 and report["ok"] and report["checkpoint_problems"] == []
+    # An auditor who trusts another key only: the ledger's stored checkpoint and the held one,
+    # both signed by the ledger's key, no longer count, whatever the keyring says.
+    _, stranger = cp.generate_key(Path(held).read_text().splitlines()[0])
+    code, report = run("verify", "--database", url, "--checkpoint", str(held),
+                       "--key", stranger, "--json")
+    assert code == 1 and not report["ok"]
+    assert len(report["checkpoint_problems"]) == 2
+    assert all("UnknownKey" in p for p in report["checkpoint_problems"])
+
+
+def test_a_checkpoint_of_another_log_is_refused(signed: Any, tmp_path: Path) -> None:
+    url, key, held = signed
+    db = parse_database_url(url)
+    # The same key (its name is this log's) signs a head that names another log as origin.
+    name = held.read_text().splitlines()[0]
+    size = tree.integrate(db)
+    foreign = cp.Checkpoint("other.registry.example/ledger", *tree.tree_head(db, size),
+                            time=datetime(2026, 11, 25, tzinfo=UTC))
+    note = tmp_path / "foreign.txt"
+    note.write_text(cp.sign(foreign, cp.load_signer(key, name)))
+    code, report = run("verify", "--database", url, "--checkpoint", str(note), "--json")
+    assert code == 1 and "WrongOrigin" in report["checkpoint_problems"][0]
+
+
+def test_unusable_arguments_are_one_line_errors_that_exit_2(signed: Any, tmp_path: Path) -> None:
+    url = signed[0]
+    cases = [
+        ("verify", "--database", url, "--checkpoint", str(tmp_path / "missing.txt")),
+        ("verify", "--database", url, "--key", "not a vkey"),
+        ("checkpoint", "--key", str(tmp_path / "missing.pem"), "--database", url),
+        ("keys", "signing", "create", "--out", str(tmp_path / "no" / "such" / "dir.pem"),
+         "--database", url),
+    ]
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe checkpoint")
+    cases.append(("verify", "--database", url, "--checkpoint", str(tmp_path / "binary.txt")))
+    for argv in cases:
+        code, out, err = run_err(*argv)
+        assert code == 2, (argv, out, err)
+        assert out == "" and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+    assert len(cp_rows(url)) == 1  # nothing stored by any of them
+    assert not (tmp_path / "no").exists()
+
+
+def cp_rows(url: str) -> list[Any]:
+    from audit.signing import stored_checkpoints
+
+    return stored_checkpoints(parse_database_url(url))
+
+
+def keyring_events(url: str) -> list[str]:
+    from audit.ledger import consortium_history
+    from audit.signing import KEYRING_ID
+
+    return [r["event"] for r in consortium_history(parse_database_url(url), KEYRING_ID)]
+
+
+def test_rotating_away_from_a_key_the_ledger_does_not_hold_writes_nothing(signed: Any,
+                                                                          tmp_path: Path) -> None:
+    url, key, held = signed
+    name = held.read_text().splitlines()[0]
+    stranger_pem, _ = cp.generate_key(name)
+    stranger = tmp_path / "keys" / "stranger.pem"
+    cp.write_private_key(stranger, stranger_pem)
+    new = tmp_path / "keys" / "new.pem"
+    before = keyring_events(url)
+    code, _, err = run_err("keys", "signing", "rotate", "--key", str(stranger), "--out", str(new),
+                           "--database", url)
+    assert code == 2 and "not an active key" in err
+    assert not new.exists() and keyring_events(url) == before
+
+    key_id = f"{cp.load_signer(key, name).key_id:08x}"
+    assert run("keys", "signing", "revoke", key_id, "--reason", "退役", "--database", url)[0] == 0
+    before = keyring_events(url)
+    code, _, err = run_err("keys", "signing", "rotate", "--key", str(key), "--out", str(new),
+                           "--database", url)
+    assert code == 2 and "not an active key" in err
+    assert not new.exists() and keyring_events(url) == before
+
+
+def test_a_rotation_is_refused_before_writing_when_out_is_unusable(signed: Any,
+                                                                   tmp_path: Path) -> None:
+    url, key, _ = signed
+    before = keyring_events(url)
+    for out in (key, tmp_path / "absent" / "new.pem"):
+        code, _, err = run_err("keys", "signing", "rotate", "--key", str(key), "--out", str(out),
+                               "--database", url)
+        assert code == 2 and err.count("\n") == 1, err
+    assert keyring_events(url) == before and len(cp_rows(url)) == 1
+    new = tmp_path / "keys" / "new.pem"
+    code, vkey, _ = run_err("keys", "signing", "rotate", "--key", str(key), "--out", str(new),
+                            "--database", url)
+    assert code == 0 and new.exists()
+    _, new_id, _ = cp.parse_vkey(vkey.strip())
+    assert new_id == cp.load_signer(new, cp.parse_vkey(vkey.strip())[0]).key_id
+    assert keyring_events(url)[len(before):] == ["KeyAdded", "KeyRevoked"]
+
+
+def test_verify_names_the_records_no_checkpoint_covers(signed: Any) -> None:
+    url = signed[0]
+    code, text = run("verify", "--database", url)
+    assert code == 0 and "not yet under a checkpoint" not in text
+    reg = open_registry(url, clock=lambda: TODAY)
+    reg.select_lead(name="未签联合体", city="nanjing", lead=unit(),
+                    qualification=lead_qualification(), fields=["quantum"], actor=NANJING,
+                    effective_date=date(2024, 1, 1))
+    reg.close()
+    code, report = run("verify", "--database", url, "--json")
+    assert code == 0 and report["checkpoint_covers"] == 46
+    assert report["records_after_last_checkpoint"] == 1
+    code, text = run("verify", "--database", url)
+    assert code == 0
+    assert "not yet under a checkpoint: the last 1 records (after the checkpoint of size 46)" in text

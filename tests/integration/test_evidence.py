@@ -455,6 +455,27 @@ def test_a_ledger_damaged_in_the_database_is_exported_as_it_is(exported: Exporte
 # --------------------------------------------------------------------------------------------
 
 
+def test_records_after_the_last_checkpoint_are_named(exported: Exported,
+                                                    offline_env: OfflineEnv) -> None:
+    """A checkpoint of an earlier size: the verifier says which records only the chain vouches for."""
+    older = exported.size - 3
+    _, root = tree.tree_head(exported.db, older)
+    note = exported.checkpoint(root, older)
+    path = exported.edited(lambda d: d.__setitem__("checkpoints", [note]), "older.json")
+    code, report = offline_env.verify(path, exported.vkey)
+    assert code == 0 and report["ok"], report
+    assert report["covered_leaves"] == older
+    first = exported.data["records"][older]["position"]
+    head = exported.data["records"][-1]["position"]
+    [said] = [n for n in report["notes"] if "come after" in n]
+    assert said.startswith(f"3 record(s) (positions {first}–{head}) come after the checkpoint of "
+                           f"size {older}")
+    # the whole tree signed: no such note
+    code, report = offline_env.verify(exported.path, exported.vkey)
+    assert report["covered_leaves"] == exported.size
+    assert not [n for n in report["notes"] if "come after" in n]
+
+
 def test_unusable_input_exits_2(exported: Exported, offline_env: OfflineEnv) -> None:
     tmp = exported.tmp
     (tmp / "not-json.json").write_text("{records: []", encoding="utf-8")

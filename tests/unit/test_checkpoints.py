@@ -584,7 +584,7 @@ def test_load_signer_refuses_a_symlink(tmp_path: Path) -> None:
 def test_load_signer_refuses_other_files(tmp_path: Path) -> None:
     with pytest.raises(InsecureKeyFile, match="not a regular file"):
         load_signer(tmp_path, EXAMPLE_NAME)
-    with pytest.raises(KeyFileError, match="cannot read the key file .*No such file"):
+    with pytest.raises(KeyFileError, match=r"cannot read the key file .*No such file"):
         load_signer(tmp_path / "missing.pem", EXAMPLE_NAME)
     garbage = tmp_path / "garbage.pem"
     garbage.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")

@@ -4,7 +4,6 @@ the ledger, and signed checkpoints of the ledger's Merkle tree."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,29 +45,26 @@ def cmd_signing_rotate(args: argparse.Namespace) -> int:
 
     db = parse_database_url(args.database)
     registry = open_registry(args.database)
-    out = Path(args.out)
+    out, old_path = Path(args.out), signing.key_path(args.key)
     try:
-        old = cp.load_signer(signing.key_path(args.key), args.name or signing.origin())
+        old_id = f"{cp.load_signer(old_path, args.name or signing.origin()).key_id:08x}"
         # Refuse before anything is written: a rotation away from a key the ledger does not hold
-        # as active would record a new key and then fail to countersign with the old one.
-        if f"{old.key_id:08x}" not in signing.keyring(registry).active():
-            raise KeyringError(f"key {old.key_id:08x} in {signing.key_path(args.key)} is not an "
-                               "active key of this ledger (unknown or revoked): nothing to rotate")
-        if os.path.lexists(out):
-            raise FileExistsError(f"{out} exists; a new key is never written over a file")
-        if not out.parent.is_dir():
-            raise FileNotFoundError(f"no directory {out.parent} for {out}")
+        # as active would record a new key and then fail to countersign with the old one. (An
+        # unusable --out is refused by create_signing_key before it records anything.)
+        if old_id not in signing.keyring(registry).active():
+            raise KeyringError(f"key {old_id} in {old_path} is not an active key of this ledger "
+                               "(unknown or revoked): nothing to rotate")
         key_id, vkey = signing.create_signing_key(registry, out, name=args.name)
-        head = signing.sign_checkpoint(db, signing.key_path(args.key), name=args.name)
+        head = signing.sign_checkpoint(db, old_path, name=args.name)
         signing.countersign(db, head.note, out, name=args.name)
-        signing.revoke_signing_key(registry, f"{old.key_id:08x}", reason=args.reason)
+        signing.revoke_signing_key(registry, old_id, reason=args.reason)
     except (OSError, ValueError, KeyringError, cp.KeyFileError, cp.CheckpointError) as e:
         print(f"consortia keys signing rotate: {_reason(e)}", file=sys.stderr)
         return 2
     finally:
         registry.close()
     print(vkey)
-    print(f"rotated: {old.key_id:08x} → {key_id}; the head of size {head.size} is signed by both",
+    print(f"rotated: {old_id} → {key_id}; the head of size {head.size} is signed by both",
           file=sys.stderr)
     return 0
 

@@ -805,8 +805,9 @@ def _note_uncovered(report: Report, entries: list[Entry]) -> None:
     report.covered_leaves = covered
     if not report.checkpoints or covered >= report.leaves or not entries:
         return
-    linked = [e for e in entries if e.hash is not None and e.previous_hash is not None]  # leaves
-    first = linked[covered].position if covered < len(linked) else None
+    leaves = (e for e in entries if e.hash is not None and e.previous_hash is not None)
+    after_covered = next(itertools.islice(leaves, covered, None), None)
+    first = after_covered.position if after_covered is not None else None
     span = (f"positions {first}–{report.head_position}" if first is not None
             else f"up to position {report.head_position}")
     after = f"the checkpoint of size {covered}" if covered else "no verified checkpoint"

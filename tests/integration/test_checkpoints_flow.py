@@ -268,8 +268,8 @@ def test_a_rotation_is_refused_before_writing_when_out_is_unusable(signed: Any,
     code, vkey, _ = run_err("keys", "signing", "rotate", "--key", str(key), "--out", str(new),
                             "--database", url)
     assert code == 0 and new.exists()
-    _, new_id, _ = cp.parse_vkey(vkey.strip())
-    assert new_id == cp.load_signer(new, cp.parse_vkey(vkey.strip())[0]).key_id
+    new_name, new_id, _ = cp.parse_vkey(vkey.strip())
+    assert new_id == cp.load_signer(new, new_name).key_id
     assert keyring_events(url)[len(before):] == ["KeyAdded", "KeyRevoked"]
 
 
